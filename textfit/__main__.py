@@ -1,0 +1,3 @@
+from textfit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The model card: README.md with Hub metadata, rendered from a Jinja template (template.md.j2).
+
+`render_card(facts)` takes plain data (the run's config, history, kept checkpoint, metrics, counts) so that it
+can be golden-tested as a whole without training anything.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+TEMPLATE = Path(__file__).with_name("template.md.j2")
+HEADLINE = ("loss", "accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
+FRAMEWORKS = (("textfit", "textfit"), ("Transformers", "transformers"), ("Pytorch", "torch"),
+              ("Accelerate", "accelerate"), ("Datasets", "datasets"), ("Tokenizers", "tokenizers"))
+
+
+def title(key: str) -> str:
+    return {"loss": "Loss", "f1": "F1", "f1_weighted": "F1 Weighted"}.get(key, key.replace("_", " ").title())
+
+
+def fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def results_rows(history: list[dict[str, Any]], label_names: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The Trainer-style results table: Training Loss | Epoch | Step | Validation Loss | metrics..."""
+    if not history:
+        return [], []
+    metric_keys = [k for k in HEADLINE if k != "loss" and k in history[0]]
+    header = ["Training Loss", "Epoch", "Step", "Validation Loss", *map(title, metric_keys)]
+    rows = [[fmt(r["train_loss"]), f"{r['epoch']:g}", str(r["step"]), fmt(r["loss"]), *(fmt(r[k]) for k in metric_keys)]
+            for r in history]
+    return header, rows
+
+
+def framework_versions() -> list[tuple[str, str]]:
+    versions = []
+    for shown, dist in FRAMEWORKS:
+        try:
+            versions.append((shown, metadata.version(dist)))
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
+    c = facts["config"]
+    total_batch = c["train_batch_size"]
+    items: list[tuple[str, Any]] = [
+        ("learning_rate", f"{c['learning_rate']:g}"),
+        ("train_batch_size", total_batch // c["gradient_accumulation_steps"] // facts["processes"]),
+        ("eval_batch_size", c["eval_batch_size"]),
+        ("seed", c["seed"]),
+    ]
+    if facts["processes"] > 1:
+        items += [("distributed_type", "multi-process (DDP)"), ("num_devices", facts["processes"])]
+    if c["gradient_accumulation_steps"] > 1:
+        items.append(("gradient_accumulation_steps", c["gradient_accumulation_steps"]))
+    if total_batch != items[1][1]:
+        items.append(("total_train_batch_size", total_batch))
+    betas = f"({c['adam_beta1']},{c['adam_beta2']})"
+    items += [
+        ("optimizer", f"AdamW with betas={betas} and epsilon={c['adam_epsilon']:g}, weight_decay={c['weight_decay']:g}"),
+        ("lr_scheduler_type", c["lr_scheduler_type"]),
+    ]
+    if facts["warmup_steps"]:
+        items.append(("lr_scheduler_warmup_steps", facts["warmup_steps"]))
+    if c["max_steps"]:
+        items.append(("training_steps", c["max_steps"]))
+    else:
+        items.append(("num_epochs", f"{c['epochs']:g}"))
+    mixed = {"bf16": "bf16 autocast (fp32 master weights)", "fp16": "fp16 (Native AMP)", "fp32": "none (fp32)"}
+    items += [("mixed_precision_training", mixed[facts["precision"]]), ("max_length", c["max_length"]),
+              ("max_grad_norm", c["max_grad_norm"])]
+    if c["early_stopping_patience"]:
+        items.append(("early_stopping_patience", c["early_stopping_patience"]))
+    items.append(("metric_for_best_model", "validation loss" if c["metric_for_best"] == "loss" else c["metric_for_best"]))
+    return items
+
+
+def kept_sentence(facts: dict[str, Any]) -> str:
+    kept, history = facts["kept"], facts["history"]
+    if not kept or not history:
+        return "The model is the final state of training."
+    metric = "validation loss" if kept["metric"] == "loss" else f"validation {kept['metric']}"
+    where = f"step {kept['step']} (epoch {kept['epoch']:g})"
+    text = (f"The model kept is the checkpoint of {where}, the best {metric} ({kept['value']:.4f}) "
+            f"among {len(history)} evaluations")
+    if history[-1]["step"] == kept["step"]:
+        text += ", which was also the last."
+    else:
+        text += f"; training ran on to step {history[-1]['step']} without beating it."
+    if facts.get("stopped_early"):
+        text += " Training stopped early."
+    return text
+
+
+def metadata_block(facts: dict[str, Any], model_name: str) -> str:
+    m = facts["metrics"]
+    metrics = [{"name": title(k), "type": k, "value": round(m[k], 4)} for k in HEADLINE if k in m and k != "loss"]
+    data: dict[str, Any] = {"library_name": "transformers"}
+    if facts.get("license"):
+        data["license"] = facts["license"]
+    data.update({
+        "base_model": facts["base_model"],
+        "tags": ["text-classification", "textfit"],
+        "datasets": [facts["dataset"]],
+        "metrics": [k for k in ("accuracy", "precision", "recall", "f1") if k in m],
+        "pipeline_tag": "text-classification",
+        "model-index": [{"name": model_name, "results": [{
+            "task": {"type": "text-classification", "name": "Text Classification"},
+            "dataset": {"name": facts["dataset"], "type": facts["dataset"], "split": facts["eval_split"]},
+            "metrics": metrics,
+        }]}],
+    })
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
+    config = facts["config"]
+    model_name = model_name or Path(config["output_dir"]).name
+    metrics = facts["metrics"]
+    header, rows = results_rows(facts["history"], facts["label_names"])
+    base = facts["base_model"]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.get_template(TEMPLATE.name).render(
+        metadata=metadata_block(facts, model_name), model_name=model_name, base_model=base,
+        base_model_url=f"https://huggingface.co/{base}" if "/" in base and not Path(base).exists() else base,
+        dataset=facts["dataset"], eval_split=facts["eval_split"], eval_size=metrics["num_examples"],
+        train_size=sum(facts["train_counts"].values()),
+        headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
+        kept_sentence=kept_sentence(facts), architecture=facts.get("architecture", "BertForSequenceClassification"),
+        label_names=facts["label_names"], config=config, train_counts=facts["train_counts"],
+        eval_counts=facts["eval_counts"], hyperparameters=hyperparameters(facts),
+        results_header=header, results_rows=rows,
+        per_class=[(n, {k: (fmt(v) if isinstance(v, float) else v) for k, v in c.items()})
+                   for n, c in metrics["per_class"].items()],
+        confusion_matrix=metrics["confusion_matrix"],
+        versions=facts.get("versions") or framework_versions(),
+    )

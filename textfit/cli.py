@@ -1,0 +1,168 @@
+"""The `textfit` command: train, evaluate, predict.
+
+    textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
+    textfit evaluate outputs/imdb --dataset ../shared/data/imdb --split test --max-eval-samples 1000
+    textfit predict outputs/imdb "A wonderful film." --input reviews.csv --output preds.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+from textfit.config import TrainConfig
+from textfit.errors import TextfitError
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no tokenizer threads fighting the compute threads
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, so recipe keys and flags never drift apart."""
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type)
+        default = f.default if f.default is not MISSING else None
+        if kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"(default: {default})")
+            continue
+        convert = int if "int" in kind else float if "float" in kind else str
+        parser.add_argument(flag, type=convert, default=None, metavar=f.name.upper(), help=f"(default: {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textfit", description="Fine-tune transformer encoders into text classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="fine-tune a model; flags override the --config recipe")
+    train.add_argument("--config", help="recipe YAML (keys are these flags with underscores)")
+    _add_config_flags(train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a split or file")
+    evaluate.add_argument("model_dir")
+    evaluate.add_argument("--dataset", required=True)
+    evaluate.add_argument("--split", help="split name (default: test, else validation)")
+    evaluate.add_argument("--text-column", default=None)
+    evaluate.add_argument("--text-pair-column", default=None)
+    evaluate.add_argument("--label-column", default=None)
+    evaluate.add_argument("--max-eval-samples", type=int)
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
+    evaluate.add_argument("--output", help="write the metrics as JSON here")
+
+    predict = sub.add_parser("predict", help="predict labels for texts or a file")
+    predict.add_argument("model_dir")
+    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("--input", help="CSV, TSV or JSON Lines file of texts")
+    predict.add_argument("--text-column", default=None, help="(default: the model's, else 'text')")
+    predict.add_argument("--output", help="predictions file (.jsonl or .csv); default: print")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+    except TextfitError as exc:
+        print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"textfit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from textfit.train import train
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    train(TrainConfig.from_sources(args.config, **overrides))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from textfit.data import Columns, load_eval_examples
+    from textfit.io import atomic_write_json
+    from textfit.metrics import classification_metrics
+    from textfit.predict import load
+
+    clf = load(args.model_dir, batch_size=args.batch_size, precision=args.precision)
+    recipe = clf.recipe
+    columns = Columns(args.text_column or recipe.get("text_column", "text"),
+                      args.label_column or recipe.get("label_column", "label"),
+                      args.text_pair_column or recipe.get("text_pair_column"))
+    examples, split = load_eval_examples(args.dataset, args.split, columns, clf.labels, args.max_eval_samples,
+                                         recipe.get("seed", 42))
+    pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
+    probs = clf.predict_proba([ex.text for ex in examples], pairs)
+    labels = np.array([ex.label for ex in examples])
+    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss)
+    print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples")
+    for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted"):
+        if key in metrics:
+            print(f"  {key:<12} {metrics[key]:.4f}")
+    if args.output:
+        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, **metrics})
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from textfit.data.readers import WHERE, iter_rows
+    from textfit.errors import ConfigError, DataError
+    from textfit.io import atomic_write_text
+    from textfit.predict import load
+
+    if not args.texts and not args.input:
+        raise ConfigError("give texts to classify or --input FILE")
+    clf = load(args.model_dir, batch_size=args.batch_size, precision=args.precision)
+    if args.texts:
+        for text, pred in zip(args.texts, clf.predict(args.texts), strict=True):
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in pred["scores"].items())
+            print(f"{pred['label']}\t({scores})\t{text}")
+    if not args.input:
+        return 0
+    column = args.text_column or clf.recipe.get("text_column", "text")
+
+    def texts() -> Any:
+        for row in iter_rows(args.input):
+            value = row.get(column)
+            if not isinstance(value, str):
+                present = ", ".join(k for k in row if k != WHERE)
+                raise DataError(f"{row[WHERE]}: no text in column {column!r} (columns: {present}); use --text-column")
+            yield value
+
+    predictions = clf.predict_stream(texts())
+    if not args.output:
+        for pred in predictions:
+            print(json.dumps(pred, ensure_ascii=False))
+        return 0
+    out = Path(args.output)
+    lines: list[str] = []
+    if out.suffix == ".csv":
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["label", *(f"score_{name}" for name in clf.labels)])
+        for pred in predictions:
+            writer.writerow([pred["label"], *(f"{pred['scores'][n]:.6f}" for n in clf.labels)])
+        lines.append(buffer.getvalue())
+    else:
+        lines.extend(json.dumps(pred, ensure_ascii=False) + "\n" for pred in predictions)
+    atomic_write_text(out, "".join(lines))
+    print(f"wrote predictions to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""From a dataset argument to labelled examples: find splits, pick columns, map labels, hold out validation.
+
+A dataset argument is one of
+- a data file (CSV, TSV, JSON Lines, JSON, Parquet, optionally .gz): the train split;
+- a folder of split files (`train.*`, `validation.*` / `dev.*` / `valid.*`, `test.*`), optionally with a
+  `labels.json` listing label names in index order (the layout of ../shared/data/*);
+- a folder in the original IMDB layout (`train/pos/*.txt`, ...), or the folder above it holding `aclImdb/`;
+- a hub dataset name, loaded with `datasets` when the network is there.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textfit.data.readers import WHERE, Row, data_suffix, iter_aclimdb, read_rows
+from textfit.errors import DataError
+
+SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
+
+
+@dataclass
+class Example:
+    text: str
+    label: int
+    text_pair: str | None = None
+    where: str = ""  # "file:line" of the row, for error messages and error analysis
+    extra: dict[str, Any] = field(default_factory=dict)  # id, language ... carried through
+
+
+@dataclass
+class DatasetSource:
+    """The splits a dataset argument offers, read lazily."""
+
+    name: str
+    splits: dict[str, list[Path]]  # local files per split; empty for hub datasets
+    label_names: list[str] | None  # from labels.json or the hub's ClassLabel
+    hub: Any = None  # datasets.DatasetDict when loaded from the hub
+
+    def split_names(self) -> list[str]:
+        return list(self.hub.keys()) if self.hub is not None else list(self.splits)
+
+    def rows(self, split: str) -> list[Row]:
+        if split not in self.split_names():
+            raise DataError(f"{self.name}: no split {split!r}; available: {', '.join(self.split_names())}")
+        if self.hub is not None:
+            rows = []
+            for index, row in enumerate(self.hub[split]):
+                row[WHERE] = f"{self.name}[{split}] row {index}"
+                rows.append(row)
+            return rows
+        rows = []
+        for path in self.splits[split]:
+            rows.extend(iter_aclimdb(path.parent, path.name) if path.is_dir() else read_rows(path))
+        if not rows:
+            raise DataError(f"{self.name}: split {split!r} holds no rows")
+        return rows
+
+
+def open_dataset(name: str) -> DatasetSource:
+    path = Path(name).expanduser()
+    if path.is_file():
+        if data_suffix(path) is None:
+            raise DataError(f"{path}: unknown data format (use .csv, .tsv, .jsonl, .json or .parquet, optionally .gz)")
+        return DatasetSource(name, {"train": [path]}, _label_names_beside(path.parent))
+    if path.is_dir():
+        if (path / "aclImdb").is_dir():
+            path = path / "aclImdb"
+        if (path / "train" / "pos").is_dir():
+            splits = {s: [path / s] for s in ("train", "test") if (path / s / "pos").is_dir()}
+            return DatasetSource(name, splits, ["neg", "pos"])
+        splits: dict[str, list[Path]] = {}
+        for file in sorted(path.iterdir()):
+            if file.is_file() and data_suffix(file) and not file.name.startswith("labels."):
+                stem = file.name.split(".")[0].lower()
+                splits.setdefault(SPLIT_ALIASES.get(stem, stem), []).append(file)
+        if not splits:
+            raise DataError(f"{path}: no data files (train.jsonl, train.csv, ...) in this folder")
+        return DatasetSource(name, splits, _label_names_beside(path))
+    if name.startswith((".", "/", "~")) or data_suffix(path):
+        raise DataError(f"{name}: no such file or folder")
+    return _open_hub_dataset(name)
+
+
+def _label_names_beside(folder: Path) -> list[str] | None:
+    labels_file = folder / "labels.json"
+    if not labels_file.is_file():
+        return None
+    try:
+        names = json.loads(labels_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{labels_file}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{labels_file}: expected a JSON list of label names in index order")
+    return names
+
+
+def _open_hub_dataset(name: str) -> DatasetSource:
+    try:
+        import datasets
+
+        hub = datasets.load_dataset(name)
+    except Exception as exc:  # datasets raises many types for offline/missing
+        raise DataError(
+            f"cannot load dataset {name!r}: it is not a local file or folder, and loading it from the hub "
+            f"failed ({type(exc).__name__}: {str(exc)[:200]}). Pass a local file or folder instead."
+        ) from None
+    label_names = None
+    for split in hub.values():
+        feature = split.features.get("label")
+        if feature is not None and hasattr(feature, "names"):
+            label_names = list(feature.names)
+        break
+    return DatasetSource(name, {}, label_names, hub=hub)
+
+
+# -- rows to examples ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Columns:
+    text: str = "text"
+    label: str = "label"
+    text_pair: str | None = None
+
+
+def _text_of(row: Row, column: str) -> str:
+    if column not in row:
+        present = ", ".join(k for k in row if k != WHERE)
+        raise DataError(f"{row[WHERE]}: no column {column!r} (columns: {present}); choose one with --text-column")
+    text = row[column]
+    if not isinstance(text, str):
+        raise DataError(f"{row[WHERE]}: column {column!r} holds {text!r}, not text")
+    if not text.strip():
+        raise DataError(f"{row[WHERE]}: column {column!r} is empty")
+    return text
+
+
+def raw_label(row: Row, column: str) -> str | int:
+    """A row's label as given: a name or a whole number (floats that are whole count as numbers)."""
+    if column not in row:
+        present = ", ".join(k for k in row if k != WHERE)
+        raise DataError(f"{row[WHERE]}: no column {column!r} (columns: {present}); choose one with --label-column")
+    value = row[column]
+    if isinstance(value, bool) or value is None:
+        raise DataError(f"{row[WHERE]}: label {value!r} in column {column!r} is not a class label")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise DataError(f"{row[WHERE]}: label {value!r} in column {column!r} is not a class label")
+        value = int(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise DataError(f"{row[WHERE]}: label in column {column!r} is empty")
+        if value.lstrip("-").isdigit():
+            value = int(value)
+    if not isinstance(value, (int, str)):
+        raise DataError(f"{row[WHERE]}: label {value!r} in column {column!r} is not a class label")
+    return value
+
+
+def infer_label_names(rows: list[Row], column: str, given: list[str] | None) -> list[str]:
+    """Label names in index order: labels.json when present, else the sorted distinct labels of train."""
+    if given:
+        return given
+    values = {raw_label(row, column) for row in rows}
+    if all(isinstance(v, int) for v in values):
+        return [str(v) for v in sorted(values)]
+    return sorted(str(v) for v in values)
+
+
+def to_examples(rows: list[Row], columns: Columns, label_names: list[str], given_names: bool) -> list[Example]:
+    """Rows to examples; a label the model does not know is an error naming the row and the known labels."""
+    index_of = {name: i for i, name in enumerate(label_names)}
+    examples = []
+    for row in rows:
+        text = _text_of(row, columns.text)
+        pair = _text_of(row, columns.text_pair) if columns.text_pair else None
+        value = raw_label(row, columns.label)
+        if isinstance(value, int) and given_names:
+            # integers index into labels.json (or the hub's ClassLabel)
+            if not 0 <= value < len(label_names):
+                raise DataError(
+                    f"{row[WHERE]}: label {value} is outside 0..{len(label_names) - 1} ({', '.join(label_names)})"
+                )
+            label = value
+        elif str(value) in index_of:
+            label = index_of[str(value)]
+        else:
+            raise DataError(
+                f"{row[WHERE]}: label {value!r} is unknown to the model, which knows {', '.join(label_names)}"
+            )
+        extra = {k: row[k] for k in ("id", "language") if k in row}
+        examples.append(Example(text, label, pair, row[WHERE], extra))
+    return examples
+
+
+def seeded_subset(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    """A random subset of `limit` examples, the same for the same seed (as `.shuffle(seed).select(range(n))`)."""
+    if limit is None or limit >= len(examples):
+        return examples
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    return [examples[i] for i in order[:limit]]
+
+
+@dataclass
+class TrainingData:
+    train: list[Example]
+    eval: list[Example]
+    label_names: list[str]
+    eval_split: str  # where the evaluation examples came from, for the card
+    dataset_name: str
+
+
+def load_training_data(
+    dataset: str,
+    columns: Columns,
+    *,
+    train_split: str = "train",
+    eval_split: str | None = None,
+    validation_fraction: float = 0.1,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    seed: int = 42,
+) -> TrainingData:
+    source = open_dataset(dataset)
+    train_rows = source.rows(train_split)
+    label_names = infer_label_names(train_rows, columns.label, source.label_names)
+    given = source.label_names is not None
+    train = to_examples(train_rows, columns, label_names, given)
+    if eval_split is None and "validation" in source.split_names():
+        eval_split = "validation"
+    if eval_split is None:
+        order = list(range(len(train)))
+        random.Random(seed).shuffle(order)
+        n_eval = max(1, round(len(train) * validation_fraction))
+        if len(train) - n_eval < 1:
+            raise DataError(f"{dataset}: {len(train)} training row(s) are too few to hold out a validation split")
+        held_out = set(order[:n_eval])
+        evaluation = [train[i] for i in order[:n_eval]]
+        train = [ex for i, ex in enumerate(train) if i not in held_out]
+        eval_name = f"{train_split} ({validation_fraction:.0%} held out, seed {seed})"
+    else:
+        evaluation = to_examples(source.rows(eval_split), columns, label_names, given)
+        eval_name = eval_split
+    train = seeded_subset(train, max_train_samples, seed)
+    evaluation = seeded_subset(evaluation, max_eval_samples, seed)
+    counts = Counter(ex.label for ex in train)
+    if len(counts) < 2:
+        only = label_names[next(iter(counts))]
+        raise DataError(f"{dataset}: the training data has one label only ({only!r}); a classifier needs two or more")
+    return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset))
+
+
+def load_eval_examples(
+    dataset: str, split: str | None, columns: Columns, label_names: list[str], max_samples: int | None, seed: int
+) -> tuple[list[Example], str]:
+    """Examples of one split, labelled with a trained model's label names."""
+    source = open_dataset(dataset)
+    names = source.split_names()
+    split = split or next((s for s in ("test", "validation") if s in names), names[0])
+    given = source.label_names is not None
+    if given and source.label_names != label_names:
+        raise DataError(
+            f"{dataset}: its labels.json lists {source.label_names}, the model was trained on {label_names}"
+        )
+    examples = to_examples(source.rows(split), columns, label_names, given)
+    return seeded_subset(examples, max_samples, seed), split
+
+
+def dataset_name(dataset: str) -> str:
+    """A short name for the card: the folder or file stem for local data, the hub id otherwise."""
+    path = Path(dataset)
+    if path.is_dir():
+        return path.parent.name if path.name == "aclImdb" else path.resolve().name
+    if path.is_file():
+        return path.name.split(".")[0]
+    return dataset

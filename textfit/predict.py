@@ -1,0 +1,77 @@
+"""Predictions from a saved output folder: `textfit.load(path).predict(["..."])`.
+
+Batches are sorted by length (padding only to the longest text of each batch) and texts are truncated at
+the max_length the model was trained with, so predictions match what evaluation measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from textfit.batching import collate, encode, sorted_batches
+from textfit.errors import ModelError
+from textfit.precision import resolve_precision
+
+
+class Classifier:
+    """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
+
+    def __init__(self, path: str | Path, *, precision: str = "fp32", batch_size: int = 32,
+                 max_length: int | None = None):
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise ModelError(f"{self.path}: not a model folder (no config.json); pass a textfit output folder")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval()
+        config = self.model.config
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        recipe_path = self.path / "recipe.yaml"
+        self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
+        self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
+        self.precision, _ = resolve_precision(precision)
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities, one row per text, columns in label order (`self.labels`)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        data = encode(self.tokenizer, texts, pairs, max_length=self.max_length)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        for indices in sorted_batches(data.lengths(), self.batch_size):
+            with autocast:
+                logits = self.model(**collate(data, indices, self.tokenizer.pad_token_id)).logits
+            out[indices] = torch.softmax(logits.float(), dim=-1).numpy()
+        return out
+
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """[{"label": name, "scores": {name: probability, ...}}, ...] in the order of `texts`."""
+        probs = self.predict_proba(texts, pairs)
+        return [{"label": self.labels[int(row.argmax())],
+                 "scores": {name: float(p) for name, p in zip(self.labels, row, strict=True)}} for row in probs]
+
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024) -> Iterator[dict[str, Any]]:
+        """Predictions for any number of texts in constant memory, chunk by chunk, in input order."""
+        chunk: list[str] = []
+        for text in texts:
+            chunk.append(text)
+            if len(chunk) == chunk_size:
+                yield from self.predict(chunk)
+                chunk = []
+        if chunk:
+            yield from self.predict(chunk)
+
+
+def load(path: str | Path, **kwargs: Any) -> Classifier:
+    """Load a fine-tuned classifier folder for prediction."""
+    return Classifier(path, **kwargs)

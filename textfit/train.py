@@ -1,0 +1,372 @@
+"""Fine-tune a pretrained encoder into a text classifier: the whole training loop in one class.
+
+    textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
+    textfit train --config recipes/imdb-distilbert-subset.yaml --model minilm-l6
+    accelerate launch --cpu --num_processes 2 -m textfit train --config my.yaml   # several processes
+    torchrun --nproc_per_node 2 -m textfit train --config my.yaml                 # the same, with torchrun
+
+`setup()` reads and tokenizes the data and builds model, optimizer and schedule on an Accelerator;
+`train()` runs the loop: evaluation every epoch or N steps, the best checkpoint kept, early stopping,
+a resumable checkpoint at every evaluation; `finish()` writes the output folder that
+`transformers.pipeline` and `AutoModelForSequenceClassification` load as it is.
+
+train_batch_size is the number of examples per optimizer step over all processes and accumulation
+micro-steps, so a recipe learns the same thing on one process or many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
+
+from textfit.batching import Encoded, collate, encode, length_grouped_batches, sorted_batches
+from textfit.card import render_card, results_rows
+from textfit.config import TrainConfig, save_recipe
+from textfit.data import Columns, Example, load_training_data
+from textfit.errors import ConfigError
+from textfit.io import atomic_write_json, atomic_write_text, replace_dir
+from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
+from textfit.models import ModelSource, offline_hint, resolve_model
+from textfit.precision import resolve_precision
+
+FINAL_FILES = ("README.md", "metrics.json", "model.safetensors")  # their presence marks a finished run
+RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "output_dir")
+
+
+class FineTune:
+    """A fine-tuning run. Raises ConfigError/DataError/ModelError with a message naming what is wrong."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.out = Path(config.output_dir)
+        self.ckpt_dir = self.out / "checkpoints"
+        self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
+                                      "best": None, "best_metrics": None, "evals_since_best": 0,
+                                      "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
+                                      "eval_steps_seen": 0, "stopped_early": False}
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        cfg = self.config
+        self.precision, self.precision_note = resolve_precision(cfg.precision)
+        self.accelerator = Accelerator(mixed_precision={"fp32": "no"}.get(self.precision, self.precision),
+                                       cpu=not torch.cuda.is_available())
+        self.is_main = self.accelerator.is_main_process
+        self.world = self.accelerator.num_processes
+        self._check_output_dir()
+        set_seed(cfg.seed)
+
+        self.data = load_training_data(
+            cfg.dataset or _missing("dataset"), Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column),
+            train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
+            max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
+        names = self.data.label_names
+        self.source: ModelSource = resolve_model(cfg.model)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.source.path)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.source.path, num_labels=len(names), id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
+        except OSError as exc:
+            raise offline_hint(cfg.model, exc) from exc
+        max_length = min(cfg.max_length, self.tokenizer.model_max_length)
+        self.train_set = self._encode(self.data.train, max_length)
+        self.eval_set = self._encode(self.data.eval, max_length)
+
+        micro_batch = cfg.train_batch_size // cfg.gradient_accumulation_steps
+        if micro_batch < self.world:
+            raise ConfigError(f"train_batch_size={cfg.train_batch_size} is smaller than "
+                              f"{self.world} processes x {cfg.gradient_accumulation_steps} accumulation steps")
+        self.micro_batch = micro_batch
+        micro_steps = math.ceil(len(self.train_set) / micro_batch)
+        self.steps_per_epoch = math.ceil(micro_steps / cfg.gradient_accumulation_steps)
+        self.total_steps = cfg.max_steps or math.ceil(cfg.epochs * self.steps_per_epoch)
+        warmup = cfg.warmup_steps or round(cfg.warmup_ratio * self.total_steps)
+
+        decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
+        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon, foreach=True)
+        # the schedule counts optimizer steps itself, so it is not prepared (accelerate would step it per process)
+        self.scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=warmup,
+                                       num_training_steps=self.total_steps)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.warmup_steps = warmup
+        if cfg.resume:
+            self._load_checkpoint()
+
+    def _encode(self, examples: list[Example], max_length: int) -> Encoded:
+        pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
+        return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=max_length,
+                      labels=[ex.label for ex in examples])
+
+    def _check_output_dir(self) -> None:
+        cfg = self.config
+        finished = any((self.out / f).exists() for f in FINAL_FILES)
+        interrupted = (self.ckpt_dir / "last").is_dir()
+        if cfg.overwrite:
+            if self.is_main and self.ckpt_dir.exists():
+                shutil.rmtree(self.ckpt_dir)
+            self.accelerator.wait_for_everyone()
+        elif cfg.resume and not interrupted:
+            raise ConfigError(f"{self.out}: nothing to resume (no checkpoints/last); run without --resume")
+        elif not cfg.resume and interrupted:
+            raise ConfigError(f"{self.out}: holds an interrupted run; pass --resume to continue it "
+                              "or --overwrite to start over")
+        elif not cfg.resume and finished:
+            raise ConfigError(f"{self.out}: holds a finished model; pass --overwrite to replace it "
+                              "or choose another --output-dir")
+
+    # ------------------------------------------------------------------ train
+    def train(self) -> dict[str, Any]:
+        cfg, st, acc = self.config, self.state, self.accelerator
+        if self.is_main:
+            print(self._banner())
+        bar = tqdm(total=self.total_steps, initial=st["global_step"], disable=not self.is_main,
+                   desc="training", unit="step", dynamic_ncols=True)
+        lengths = self.train_set.lengths()
+        t_start, tokens_seen, samples_seen = time.perf_counter(), 0, 0
+        while st["global_step"] < self.total_steps and not st["stopped_early"]:
+            batches = length_grouped_batches(lengths, self.micro_batch, cfg.seed, st["epoch"], cfg.group_by_length)
+            accum = cfg.gradient_accumulation_steps
+            for first in range(st["step_in_epoch"] * accum, len(batches), accum):
+                group = batches[first:first + accum]
+                self.model.train()
+                step_loss = torch.zeros((), dtype=torch.float32)
+                for micro, indices in enumerate(group):
+                    local = indices[acc.process_index::self.world] or indices[:1]
+                    batch = collate(self.train_set, local, self.tokenizer.pad_token_id)
+                    labels = batch.pop("labels")
+                    sync = micro == len(group) - 1
+                    with contextlib.nullcontext() if sync else acc.no_sync(self.model):
+                        logits = self.model(**batch).logits
+                        loss = F.cross_entropy(logits.float(), labels) / len(group)
+                        acc.backward(loss)
+                    step_loss += loss.detach()
+                    tokens_seen += int(batch["attention_mask"].sum()) * self.world
+                    samples_seen += len(local) * self.world
+                if cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                st["global_step"] += 1
+                st["step_in_epoch"] += 1
+                loss_value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
+                for key in ("log", "eval"):
+                    st[f"{key}_loss_sum"] += loss_value
+                st["log_steps"] += 1
+                st["eval_steps_seen"] += 1
+                elapsed = time.perf_counter() - t_start
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}",
+                                samples_s=f"{samples_seen / elapsed:.1f}", tokens_s=f"{tokens_seen / elapsed:.0f}")
+                if st["global_step"] % cfg.logging_steps == 0:
+                    mean = st["log_loss_sum"] / st["log_steps"]
+                    bar.write(f"step {st['global_step']}: train loss {mean:.4f}") if self.is_main else None
+                    st["log_loss_sum"], st["log_steps"] = 0.0, 0
+                end_of_epoch = st["step_in_epoch"] >= self.steps_per_epoch
+                last = st["global_step"] >= self.total_steps
+                if self._eval_due(end_of_epoch, last):
+                    self._evaluate_and_checkpoint()
+                elif end_of_epoch and cfg.eval_strategy == "no":
+                    self._save_last()
+                if last or st["stopped_early"]:
+                    break
+            if st["step_in_epoch"] >= self.steps_per_epoch:
+                st["epoch"] += 1
+                st["step_in_epoch"] = 0
+        bar.close()
+        self.train_seconds = time.perf_counter() - t_start
+        self.throughput = {"samples_per_second": samples_seen / self.train_seconds,
+                           "tokens_per_second": tokens_seen / self.train_seconds}
+        return self.finish()
+
+    def _eval_due(self, end_of_epoch: bool, last: bool) -> bool:
+        cfg = self.config
+        if cfg.eval_strategy == "no":
+            return False
+        if cfg.eval_strategy == "epoch" and end_of_epoch:
+            return True
+        if cfg.eval_strategy == "steps" and self.state["global_step"] % cfg.eval_steps == 0:
+            return True
+        return last  # the final model is always evaluated
+
+    # ------------------------------------------------------------------ evaluate
+    @torch.no_grad()
+    def evaluate(self, data: Encoded) -> dict[str, Any]:
+        """Loss and metrics over `data`, each process taking every world-th batch, gathered on all."""
+        acc = self.accelerator
+        self.model.eval()
+        batches = sorted_batches(data.lengths(), self.config.eval_batch_size)
+        local = []
+        for indices in batches[acc.process_index::self.world]:
+            batch = collate(data, indices, self.tokenizer.pad_token_id)
+            batch.pop("labels")
+            local.append((indices, self.model(**batch).logits.float().cpu()))
+        parts = acc.gather_object(local) if self.world > 1 else local
+        order = [i for indices, _ in parts for i in indices]
+        logits = torch.cat([lg for _, lg in parts])[torch.argsort(torch.tensor(order))]
+        labels = torch.tensor(data.labels)
+        loss = float(F.cross_entropy(logits, labels))
+        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss)
+
+    def _evaluate_and_checkpoint(self) -> None:
+        cfg, st = self.config, self.state
+        metrics = self.evaluate(self.eval_set)
+        row = {"step": st["global_step"], "epoch": round(st["global_step"] / self.steps_per_epoch, 4),
+               "train_loss": st["eval_loss_sum"] / max(st["eval_steps_seen"], 1), **scalar_metrics(metrics)}
+        st["eval_loss_sum"], st["eval_steps_seen"] = 0.0, 0
+        st["history"].append(row)
+        key = cfg.metric_for_best
+        if key not in metrics:
+            raise ConfigError(f"metric_for_best={key!r} is not computed; choose one of {', '.join(scalar_metrics(metrics))}")
+        improved = is_improvement(metrics[key], st["best"]["value"] if st["best"] else None, key)
+        if improved:
+            st["best"] = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"]}
+            st["best_metrics"] = metrics
+            st["evals_since_best"] = 0
+            self._save_best()
+        else:
+            st["evals_since_best"] += 1
+        if self.is_main:
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "epoch"))
+            tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}" + ("  [best]" if improved else ""))
+        patience = cfg.early_stopping_patience
+        if patience and st["evals_since_best"] >= patience and st["global_step"] < self.total_steps:
+            st["stopped_early"] = True
+            if self.is_main:
+                tqdm.write(f"early stopping: {key} has not improved for {patience} evaluations")
+        self._save_last()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_best(self) -> None:
+        """Weights only, for the final folder; written whole, then swapped in."""
+        staging = self.ckpt_dir / ".best-staging"
+        if self.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.accelerator.unwrap_model(self.model).save_pretrained(staging, safe_serialization=True)
+            replace_dir(staging, self.ckpt_dir / "best")
+        self.accelerator.wait_for_everyone()
+
+    def _save_last(self) -> None:
+        """Everything a resumed run needs: weights, optimizer, schedule, RNG states and loop position."""
+        staging = self.ckpt_dir / ".last-staging"
+        if self.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(staging))
+        if self.is_main:
+            atomic_write_json(staging / "trainer_state.json", self.state)
+            save_recipe(self.config, staging / "recipe.yaml")
+            replace_dir(staging, self.ckpt_dir / "last")
+        self.accelerator.wait_for_everyone()
+
+    def _load_checkpoint(self) -> None:
+        last = self.ckpt_dir / "last"
+        import yaml
+
+        saved = yaml.safe_load((last / "recipe.yaml").read_text())
+        now = self.config.to_dict()
+        changed = [k for k in now if k not in RESUME_IGNORED and saved.get(k) != now[k]]
+        if changed:
+            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+            raise ConfigError(f"{last}: cannot resume with different settings ({diffs})")
+        self.accelerator.load_state(str(last))
+        self.state = json.loads((last / "trainer_state.json").read_text())
+        if self.is_main:
+            print(f"resuming from {last} at step {self.state['global_step']} of {self.total_steps}")
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> dict[str, Any]:
+        """Write the output folder: the kept weights, tokenizer, recipe, history, metrics and card."""
+        st, acc = self.state, self.accelerator
+        if st["best"] is None:  # no evaluation was asked for: keep the final weights
+            self._save_best()
+            st["best_metrics"] = self.evaluate(self.eval_set)
+        acc.wait_for_everyone()
+        if not self.is_main:
+            return st["best_metrics"]
+        staging = self.out / ".final-staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(self.ckpt_dir / "best", staging)
+        self.tokenizer.save_pretrained(staging)
+        save_recipe(self.config, staging / "recipe.yaml")
+        summary = self.summary()
+        atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
+                                                     "stopped_early": st["stopped_early"], **summary})
+        atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],
+                                                     "eval_split": self.data.eval_split})
+        atomic_write_text(staging / "README.md", render_card(self.card_facts()))
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
+            path.replace(self.out / path.name)
+        staging.rmdir()
+        if not self.config.keep_checkpoints:
+            shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+        print(self._closing_table())
+        return st["best_metrics"]
+
+    def summary(self) -> dict[str, Any]:
+        return {"train_seconds": round(self.train_seconds, 2), **{k: round(v, 2) for k, v in self.throughput.items()},
+                "precision": self.precision, "processes": self.world}
+
+    def card_facts(self) -> dict[str, Any]:
+        from collections import Counter
+
+        def counts(examples: list[Example]) -> dict[str, int]:
+            c = Counter(ex.label for ex in examples)
+            return {name: c.get(i, 0) for i, name in enumerate(self.data.label_names)}
+
+        return {"config": self.config.to_dict(), "base_model": self.source.base_model, "license": self.source.license,
+                "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
+                "label_names": self.data.label_names, "train_counts": counts(self.data.train),
+                "eval_counts": counts(self.data.eval), "history": self.state["history"], "kept": self.state["best"],
+                "metrics": self.state["best_metrics"], "precision": self.precision,
+                "total_steps": self.state["global_step"], "planned_steps": self.total_steps,
+                "steps_per_epoch": self.steps_per_epoch, "warmup_steps": self.warmup_steps,
+                "processes": self.world, "stopped_early": self.state["stopped_early"],
+                "architecture": type(self.accelerator.unwrap_model(self.model)).__name__}
+
+    def _banner(self) -> str:
+        d, cfg = self.data, self.config
+        return (f"textfit: {self.source.base_model} on {d.dataset_name}: {len(d.train)} train / {len(d.eval)} eval "
+                f"({d.eval_split}), labels {', '.join(d.label_names)}\n"
+                f"  {self.total_steps} steps ({self.steps_per_epoch}/epoch), batch {cfg.train_batch_size}, "
+                f"lr {cfg.learning_rate:g}, {self.precision}{self.precision_note}, {self.world} process(es)")
+
+    def _closing_table(self) -> str:
+        header, rows = results_rows(self.state["history"], self.data.label_names)
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+        fmt = lambda r: "  ".join(str(x).rjust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
+        kept = self.state["best"]
+        lines = [fmt(header), *map(fmt, rows)]
+        if kept:
+            lines.append(f"kept: step {kept['step']} (epoch {kept['epoch']:g}), best {kept['metric']} {kept['value']:.4f}")
+        lines.append(f"model written to {self.out}  ({self.throughput['samples_per_second']:.1f} samples/s, "
+                     f"{self.throughput['tokens_per_second']:.0f} tokens/s, {self.train_seconds:.0f} s)")
+        return "\n".join(lines)
+
+
+def _missing(name: str) -> str:
+    raise ConfigError(f"{name} is required (--{name.replace('_', '-')} or `{name}:` in the recipe)")
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    run = FineTune(config)
+    run.setup()
+    return run.train()

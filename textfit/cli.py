@@ -37,7 +37,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textfit", description="Fine-tune transformer encoders into text classifiers.")
+    parser = argparse.ArgumentParser(prog="textfit",
+                                     description="Fine-tune transformer encoders into text classifiers.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="fine-tune a model; flags override the --config recipe")
@@ -67,8 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_transformers() -> None:
+    """textfit prints its own summary; the per-load reports and weight-loading bars only add noise."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_transformers()
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
     except TextfitError as exc:

@@ -40,7 +40,7 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], la
         for i, name in enumerate(label_names)
     }
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=all_ids).tolist()
-    out["num_examples"] = int(len(y_true))
+    out["num_examples"] = len(y_true)
     return out
 
 

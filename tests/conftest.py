@@ -1,0 +1,85 @@
+"""Shared fixtures: real data (bundled samples and ../shared/data) and a small real model.
+
+The small model is the default all-MiniLM-L6-v2 cut to its first 2 layers: real pretrained weights and
+tokenizer, fast enough for many short training runs on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "examples" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def build_small_model(folder: Path, layers: int = 2, dropout: float | None = None) -> Path:
+    from transformers import AutoModel, AutoTokenizer
+
+    from textfit.models import resolve_model
+
+    source = resolve_model("minilm-l6").path
+    model = AutoModel.from_pretrained(source)
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    if dropout is not None:
+        model.config.hidden_dropout_prob = dropout
+        model.config.attention_probs_dropout_prob = dropout
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """2 layers of all-MiniLM-L6-v2, with its own dropout (0.1)."""
+    return build_small_model(tmp_path_factory.mktemp("minilm-l2"))
+
+
+@pytest.fixture(scope="session")
+def small_model_no_dropout(tmp_path_factory) -> Path:
+    """The same without dropout, for runs that must match bit for bit across process layouts."""
+    return build_small_model(tmp_path_factory.mktemp("minilm-l2-nodrop"), dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def sst2_sample() -> Path:
+    return SAMPLES / "sst2_sample"
+
+
+@pytest.fixture(scope="session")
+def imdb_sample() -> Path:
+    return SAMPLES / "imdb_sample"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"{SHARED_DATA} is missing: the tests read the shared real datasets beside the repository")
+    return SHARED_DATA
+
+
+def small_run_config(model: Path, data: Path, out: Path, **overrides):
+    """A short SST-2 run: 2,000 sentences, one epoch of 125 steps (about 20 s on 2 cores)."""
+    from textfit.config import TrainConfig
+
+    values = dict(model=str(model), dataset=str(data), output_dir=str(out), learning_rate=3e-4, epochs=1,
+                  train_batch_size=16, max_length=64, seed=42, logging_steps=20)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def trained(small_model, sst2_sample, tmp_path_factory) -> Path:
+    """One finished run on the SST-2 sample, shared by the tests that read an output folder."""
+    from textfit.train import train
+
+    out = tmp_path_factory.mktemp("sst2-run") / "model"
+    train(small_run_config(small_model, sst2_sample, out, eval_strategy="steps", eval_steps=40))
+    return out

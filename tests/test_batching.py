@@ -1,0 +1,56 @@
+"""Length-grouped batches: every example once per epoch, far less padding, order reproducible from the seed."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from textfit.batching import collate, encode, length_grouped_batches, sorted_batches
+
+
+def padded_tokens(batches, lengths):
+    return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+
+def imdb_lengths(imdb_sample) -> list[int]:
+    return [len(json.loads(line)["text"].split()) for line in (imdb_sample / "train.jsonl").open()]
+
+
+def test_each_example_once_and_less_padding(imdb_sample):
+    lengths = [min(n, 256) for n in imdb_lengths(imdb_sample)]
+    grouped = length_grouped_batches(lengths, 16, seed=42, epoch=0)
+    plain = length_grouped_batches(lengths, 16, seed=42, epoch=0, group_by_length=False)
+    for batches in (grouped, plain):
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    real = sum(lengths)
+    assert real / padded_tokens(grouped, lengths) > 0.95
+    assert real / padded_tokens(plain, lengths) < 0.85
+
+
+def test_order_is_a_function_of_seed_and_epoch():
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 300) for _ in range(2000)]
+    a = length_grouped_batches(lengths, 16, seed=42, epoch=3)
+    assert a == length_grouped_batches(lengths, 16, seed=42, epoch=3)
+    assert a != length_grouped_batches(lengths, 16, seed=42, epoch=4)
+    assert a != length_grouped_batches(lengths, 16, seed=7, epoch=3)
+    # shuffled groups: the longest batch is not always first
+    firsts = {max(lengths[i] for i in length_grouped_batches(lengths, 16, 42, e)[0]) for e in range(5)}
+    assert len(firsts) > 1
+
+
+def test_sorted_batches_longest_first():
+    lengths = [3, 9, 1, 7, 5]
+    assert sorted_batches(lengths, 2) == [[1, 3], [4, 0], [2]]
+
+
+def test_collate_pads_to_longest_in_batch(small_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(small_model)
+    data = encode(tok, ["short", "a somewhat longer text here", "mid length"], max_length=5, labels=[0, 1, 0])
+    assert max(data.lengths()) == 5  # truncated at max_length
+    batch = collate(data, [0, 2], tok.pad_token_id)
+    assert batch["input_ids"].shape == (2, max(data.lengths()[0], data.lengths()[2]))
+    assert batch["attention_mask"].sum().item() == data.lengths()[0] + data.lengths()[2]
+    assert batch["labels"].tolist() == [0, 0]

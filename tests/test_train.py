@@ -1,0 +1,138 @@
+"""End-to-end training on real data with a real (2-layer) pretrained model."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import small_run_config
+
+from textfit.config import TrainConfig
+from textfit.errors import ConfigError
+from textfit.train import train
+
+
+def config(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
+    return small_run_config(model, data, out, **kw)
+
+
+def majority_accuracy(data: Path, split: str) -> float:
+    labels = [json.loads(line)["label"] for line in (data / f"{split}.jsonl").open()]
+    return Counter(labels).most_common(1)[0][1] / len(labels)
+
+
+def test_fine_tune_beats_majority_class(trained, sst2_sample):
+    metrics = json.loads((trained / "metrics.json").read_text())["eval"]
+    baseline = majority_accuracy(sst2_sample, "validation")
+    assert metrics["num_examples"] == 300
+    assert metrics["accuracy"] >= baseline + 0.15, (metrics["accuracy"], baseline)
+
+
+def test_output_folder_contents(trained):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "recipe.yaml", "history.json",
+                 "metrics.json", "README.md"):
+        assert (trained / name).is_file(), name
+    assert not (trained / "checkpoints").exists()  # optimizer state is dropped after a successful run
+    history = json.loads((trained / "history.json").read_text())
+    steps = [row["step"] for row in history["history"]]
+    assert steps == [40, 80, 120, 125]  # every 40 steps, plus the final step
+    assert all(row["train_loss"] > 0 for row in history["history"])
+    best = min(history["history"], key=lambda r: r["loss"])
+    assert history["best"]["step"] == best["step"]
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["eval"]["loss"] == pytest.approx(best["loss"])
+    assert sum(map(sum, metrics["eval"]["confusion_matrix"])) == 300
+    assert set(metrics["eval"]["per_class"]) == {"negative", "positive"}
+
+
+def test_recipe_repeats_the_run(trained):
+    recipe = yaml.safe_load((trained / "recipe.yaml").read_text())
+    again = TrainConfig.from_sources(trained / "recipe.yaml")
+    assert again.to_dict() == recipe
+    assert recipe["learning_rate"] == 3e-4 and recipe["eval_steps"] == 40
+
+
+def test_transformers_loads_output_with_label_names(trained):
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    model = AutoModelForSequenceClassification.from_pretrained(trained)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    clf = pipeline("text-classification", model=str(trained))
+    assert clf("a gorgeous , witty , seductive movie .")[0]["label"] in {"negative", "positive"}
+
+
+def test_pipeline_and_textfit_predict_the_same(trained, sst2_sample):
+    from transformers import pipeline
+
+    import textfit
+
+    texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:64]
+    ours = textfit.load(trained).predict(texts)
+    theirs = pipeline("text-classification", model=str(trained), top_k=None)(texts, truncation=True)
+    for mine, other in zip(ours, theirs, strict=True):
+        scores = {d["label"]: d["score"] for d in other}
+        assert mine["label"] == max(scores, key=scores.get)
+        for label, score in scores.items():
+            assert mine["scores"][label] == pytest.approx(score, abs=1e-4)
+
+
+def test_model_card_parses_and_matches_metrics(trained):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(trained / "README.md")
+    metrics = json.loads((trained / "metrics.json").read_text())["eval"]
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert set(results) == {"accuracy", "precision", "recall", "f1"}
+    for key, value in results.items():
+        assert value == pytest.approx(metrics[key], abs=1e-4)
+    text = card.text
+    assert "| Training Loss | Epoch | Step | Validation Loss | Accuracy |" in text
+    assert "The model kept is the checkpoint of step" in text
+    assert "- learning_rate: 0.0003" in text
+    assert "mixed_precision_training:" in text
+
+
+def test_refuses_to_overwrite_a_finished_model(trained, small_model, sst2_sample):
+    with pytest.raises(ConfigError, match="finished model"):
+        train(config(small_model, sst2_sample, trained))
+
+
+def test_early_stopping_keeps_best(small_model, sst2_sample, tmp_path):
+    # a learning rate far too high makes validation loss worse after the first evaluation
+    out = tmp_path / "run"
+    train(config(small_model, sst2_sample, out, learning_rate=3e-3, epochs=3, max_train_samples=480,
+                 eval_strategy="steps", eval_steps=5, early_stopping_patience=2, warmup_steps=0))
+    history = json.loads((out / "history.json").read_text())
+    rows = history["history"]
+    assert history["stopped_early"] is True
+    assert rows[-1]["step"] < 90  # 3 epochs of 30 steps were planned
+    best = min(rows, key=lambda r: r["loss"])
+    assert history["best"]["step"] == best["step"]
+    assert rows[-1]["step"] - best["step"] == 10  # two evaluations without improvement
+
+
+def test_sentence_pairs_and_multiclass(small_model, shared_data, tmp_path):
+    """3 classes from the multilingual tweets, and the text repeated as a pair column (exercises both paths)."""
+    import gzip
+
+    rows = []
+    with gzip.open(shared_data / "tweet_sentiment_multilingual" / "train.jsonl.gz", "rt") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row.get("language") == "en":
+                rows.append({"tweet": row["text"], "context": row["text"][:40], "sentiment": row["label"]})
+            if len(rows) == 240:
+                break
+    data = tmp_path / "tweets.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    train(config(small_model, data, out, text_column="tweet", text_pair_column="context",
+                 label_column="sentiment", max_steps=4))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["eval"]) >= {"f1", "f1_weighted", "precision_weighted"}
+    assert len(metrics["eval"]["confusion_matrix"]) == 3
+    assert metrics["eval_split"].startswith("train (10% held out")
+    assert metrics["eval"]["num_examples"] == 24

@@ -120,6 +120,10 @@ def load_recipe_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(values).__name__}")
     for key in RECIPE_ONLY_KEYS:
         values.pop(key, None)
+    text_fields = {f.name for f in fields(TrainConfig) if "bool" not in str(f.type)}
+    for key, value in values.items():
+        if key in text_fields and isinstance(value, bool):  # YAML 1.1 reads a bare `no` as false
+            values[key] = "no" if value is False else "yes"
     return values
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
@@ -234,7 +234,7 @@ class FineTune:
             batch = collate(data, indices, self.tokenizer.pad_token_id)
             batch.pop("labels")
             local.append((indices, self.model(**batch).logits.float().cpu()))
-        parts = acc.gather_object(local) if self.world > 1 else local
+        parts = gather_object(local) if self.world > 1 else local
         order = [i for indices, _ in parts for i in indices]
         logits = torch.cat([lg for _, lg in parts])[torch.argsort(torch.tensor(order))]
         labels = torch.tensor(data.labels)

@@ -136,3 +136,10 @@ def test_sentence_pairs_and_multiclass(small_model, shared_data, tmp_path):
     assert len(metrics["eval"]["confusion_matrix"]) == 3
     assert metrics["eval_split"].startswith("train (10% held out")
     assert metrics["eval"]["num_examples"] == 24
+
+
+def test_output_files_are_readable_by_others(trained):
+    import stat
+
+    for name in ("README.md", "metrics.json", "recipe.yaml", "history.json"):
+        assert (trained / name).stat().st_mode & stat.S_IROTH, name

@@ -323,6 +323,8 @@ class FineTune:
         staging = self.out / ".final-staging"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(self.ckpt_dir / "best", staging)
+        # the saved tokenizer truncates where training did, so pipeline(..., truncation=True) sees the same tokens
+        self.tokenizer.model_max_length = min(self.config.max_length, self.tokenizer.model_max_length)
         self.tokenizer.save_pretrained(staging)
         save_recipe(self.config, staging / "recipe.yaml")
         summary = self.summary()

@@ -1,0 +1,283 @@
+"""Training speed on this machine: the Hugging Face Trainer as tutorials run it, the Trainer at its best
+CPU settings, and textfit, on the same model, data, hyperparameters and number of steps, in one run.
+
+    make bench-train                                   # = python benchmarks/train_speed.py
+    python benchmarks/train_speed.py --repeats 1 --train-samples 256   # a quick look
+
+Each run is a fresh process (so peak memory is its own), runs are interleaved over the repetitions, and the
+table reports medians. Writes benchmarks/results/train_speed.md with the machine's description.
+
+(1) trainer-default: padding="max_length" (every batch 256 wide), fp32, random batches (the text-classification
+    example's defaults).
+(2) trainer-best: dynamic padding (DataCollatorWithPadding), train_sampling_strategy="group_by_length",
+    bf16 where the CPU has it.
+(3) textfit: its defaults (length-grouped batches padded to their longest, bf16 autocast where the CPU has it,
+    eager attention while attention dropout is on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMDB = REPO.parent / "shared" / "data" / "imdb"
+RESULTS = REPO / "benchmarks" / "results"
+VARIANTS = ("trainer-default", "trainer-best", "textfit")
+
+# the same for every variant
+MAX_LENGTH = 256  # the reference IMDB cards' budget on a CPU
+BATCH = 16
+LR = 5e-5
+SEED = 42
+
+
+def load_rows(split: str, n: int) -> list[dict]:
+    rows = []
+    with gzip.open(IMDB / f"{split}.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            rows.append(json.loads(line))
+            if len(rows) == n:
+                break
+    return rows
+
+
+def model_path() -> str:
+    from textfit.models import resolve_model
+
+    return resolve_model("minilm-l6").path
+
+
+def real_token_stats(tokenizer, texts: list[str]) -> tuple[int, int]:
+    """Real (unpadded) tokens and sum of squared lengths, for one epoch over `texts`."""
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
+    return sum(lengths), sum(s * s for s in lengths)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------------------------------------- one run
+
+
+def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path) -> dict:
+    import numpy as np
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments, default_data_collator)
+
+    from textfit.precision import cpu_has_fast_bf16
+
+    path = model_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    padding = False if best else "max_length"
+
+    def tokenize(batch):
+        return tok(batch["text"], truncation=True, max_length=MAX_LENGTH, padding=padding)
+
+    train_ds = Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in train_rows])
+    eval_ds = Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in eval_rows])
+    train_ds = train_ds.map(tokenize, batched=True, remove_columns=["text"])
+    eval_ds = eval_ds.map(tokenize, batched=True, remove_columns=["text"])
+    bf16 = best and cpu_has_fast_bf16()
+    args = TrainingArguments(output_dir=str(workdir), per_device_train_batch_size=BATCH,
+                             per_device_eval_batch_size=32, learning_rate=LR, num_train_epochs=1, seed=SEED,
+                             report_to="none", save_strategy="no", eval_strategy="no", use_cpu=True, bf16=bf16,
+                             bf16_full_eval=False, disable_tqdm=True, logging_strategy="no",
+                             train_sampling_strategy="group_by_length" if best else "random")
+    collator = DataCollatorWithPadding(tok) if best else default_data_collator
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    logits = trainer.predict(eval_ds).predictions
+    accuracy = float((np.argmax(logits, -1) == np.array(eval_ds["label"])).mean())
+    return {"seconds": seconds, "accuracy": accuracy, "precision": "bf16" if bf16 else "fp32"}
+
+
+def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path) -> dict:
+    from textfit.config import TrainConfig
+    from textfit.train import FineTune
+
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train_rows), ("test", eval_rows)):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "labels.json").write_text('["neg", "pos"]')
+    run = FineTune(TrainConfig(dataset=str(data), eval_split="test", output_dir=str(workdir / "out"),
+                               learning_rate=LR, train_batch_size=BATCH, eval_batch_size=32, epochs=1, seed=SEED,
+                               max_length=MAX_LENGTH, eval_strategy="epoch", logging_steps=10_000, overwrite=True))
+    run.setup()
+    metrics = run.train()
+    return {"seconds": run.train_seconds, "accuracy": metrics["accuracy"], "precision": run.precision}
+
+
+def run_one(variant: str, n_train: int, n_eval: int, workdir: Path) -> dict:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(SEED)
+    train_rows, eval_rows = load_rows("train", n_train), load_rows("test", n_eval)
+    if variant == "textfit":
+        result = run_textfit(train_rows, eval_rows, workdir)
+    else:
+        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir)
+    from transformers import AutoTokenizer
+
+    tokens, squares = real_token_stats(AutoTokenizer.from_pretrained(model_path()), [r["text"] for r in train_rows])
+    return {**result, "variant": variant, "real_tokens": tokens, "sum_len_sq": squares, "samples": n_train,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+# ---------------------------------------------------------------------------------------------- ceiling
+
+
+def matmul_ceiling(dtype_name: str, repeats: int = 7) -> float:
+    """GFLOP/s of a 2048^3 matmul on this machine now (median), the denominator of model FLOPs utilisation."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    torch.matmul(a, b)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        rates.append(2 * 2048**3 / (time.perf_counter() - start) / 1e9)
+    return statistics.median(rates)
+
+
+def model_flop_terms() -> tuple[int, int, int]:
+    """(non-embedding parameters, layers, hidden size) of the default model."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(model_path())
+    embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    total = sum(p.numel() for p in model.parameters())
+    return total - embedding, model.config.num_hidden_layers, model.config.hidden_size
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        flags = Path("/proc/cpuinfo").read_text()
+        extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    except OSError:
+        extras = []
+    return (f"{cpu}, {os.cpu_count()} cores ({', '.join(extras) or 'no native bf16'}), "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-samples", type=int, default=1024, help="one epoch over this many reviews")
+    parser.add_argument("--eval-samples", type=int, default=500)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", default="/tmp/textfit-bench", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    sys.path.insert(0, str(REPO))
+
+    if args.run_one:
+        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir))
+        print("RESULT " + json.dumps(result))
+        return 0
+
+    variants = args.variants.split(",")
+    ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
+    params, layers, hidden = model_flop_terms()
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for rep in range(args.repeats):
+        order = variants if rep % 2 == 0 else variants[::-1]  # interleave, reversing every other round
+        for variant in order:
+            cmd = [sys.executable, __file__, "--run-one", variant, "--train-samples", str(args.train_samples),
+                   "--eval-samples", str(args.eval_samples), "--workdir", f"{args.workdir}/{variant}-{rep}"]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if out.returncode or line is None:
+                print(out.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"{variant} failed")
+            result = json.loads(line[7:])
+            results[variant].append(result)
+            print(f"  rep {rep + 1} {variant}: {result['seconds']:.1f} s, accuracy {result['accuracy']:.4f}",
+                  flush=True)
+    ceiling_after = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
+    ceiling = {k: (ceiling[k] + ceiling_after[k]) / 2 for k in ceiling}
+
+    rows = []
+    for variant in variants:
+        runs = results[variant]
+        seconds = statistics.median(r["seconds"] for r in runs)
+        first = runs[0]
+        flops = 6 * params * first["real_tokens"] + 12 * layers * hidden * first["sum_len_sq"]
+        rate = flops / seconds / 1e9
+        rows.append({"variant": variant, "precision": first["precision"], "seconds": seconds,
+                     "tokens_per_s": first["real_tokens"] / seconds, "samples_per_s": first["samples"] / seconds,
+                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+                     "mfu_fp32": rate / ceiling["fp32"], "mfu_bf16": rate / ceiling["bf16"],
+                     "accuracy": statistics.median(r["accuracy"] for r in runs), "runs": len(runs)})
+    base = next((r for r in rows if r["variant"] == "trainer-default"), rows[0])
+    best = next((r for r in rows if r["variant"] == "trainer-best"), None)
+    header = ("| variant | precision | real tokens/s | samples/s | epoch time (s) | x (1) | x (2) | peak RSS (MB) "
+              "| MFU vs fp32 / bf16 ceiling | val. accuracy |")
+    lines = [header, "|" + "---|" * 10]
+    for r in rows:
+        vs_best = f"{r['tokens_per_s'] / best['tokens_per_s']:.2f}" if best else "-"
+        lines.append(f"| {r['variant']} | {r['precision']} | {r['tokens_per_s']:,.0f} | {r['samples_per_s']:.1f} | "
+                     f"{r['seconds']:.1f} | {r['tokens_per_s'] / base['tokens_per_s']:.2f} | {vs_best} | "
+                     f"{r['peak_rss_mb']:,.0f} | {r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f} |")
+    report = "\n".join([
+        "# Training speed: HF Trainer vs textfit",
+        "",
+        f"Machine: {machine()}",
+        f"Matmul ceiling (2048^3, median of start and end of run): fp32 {ceiling['fp32']:.0f} GFLOP/s, "
+        f"bf16 {ceiling['bf16']:.0f} GFLOP/s",
+        f"Model: all-MiniLM-L6-v2 ({params / 1e6:.1f} M non-embedding params). Data: the first {args.train_samples} "
+        f"IMDB train reviews (one epoch, {args.train_samples // BATCH} steps), accuracy on the first "
+        f"{args.eval_samples} test reviews. max_length {MAX_LENGTH}, batch {BATCH}, lr {LR}, seed {SEED}, "
+        "AdamW, linear schedule.",
+        f"Medians of {args.repeats} repetitions, each a fresh process; runs interleaved. Epoch time is the training "
+        "loop only (not loading or tokenizing); tokens/s counts real (unpadded) tokens.",
+        "",
+        *lines,
+        "",
+        "MFU = (6 x non-embedding params x real tokens + 12 x layers x hidden x sum(len^2)) / time / ceiling.",
+        "",
+        f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
+        f"--eval-samples {args.eval_samples}",
+    ])
+    print()
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "train_speed.md").write_text(report + "\n")
+    (RESULTS / "train_speed.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -73,8 +73,14 @@ def peak_rss_mb() -> float:
 def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path) -> dict:
     import numpy as np
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, default_data_collator)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+    )
 
     from textfit.precision import cpu_has_fast_bf16
 

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " (the last evaluation's checkpoint is kept: add --resume to continue)" if args.command == "train" else ""
+        hint = " (the last evaluation's checkpoint is kept: add --resume to continue)"
+        hint = hint if args.command == "train" else ""
         print(f"textfit {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 demo: setup
-	$(VENV)/bin/textfit train --config recipes/demo.yaml --overwrite
+	$(VENV)/bin/textfit train --recipe demo --overwrite
 	$(VENV)/bin/textfit predict outputs/demo \
 		"One of the best films I have seen this year: moving, funny and beautifully shot." \
 		"A tedious, badly acted mess. I walked out after an hour."

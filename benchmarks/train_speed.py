@@ -70,7 +70,8 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------------------------------------- one run
 
 
-def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path) -> dict:
+def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path,
+                eval_every: int | None = None) -> dict:
     import numpy as np
     from datasets import Dataset
     from transformers import (
@@ -78,6 +79,7 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
         AutoTokenizer,
         DataCollatorWithPadding,
         Trainer,
+        TrainerCallback,
         TrainingArguments,
         default_data_collator,
     )
@@ -99,20 +101,42 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
     bf16 = best and cpu_has_fast_bf16()
     args = TrainingArguments(output_dir=str(workdir), per_device_train_batch_size=BATCH,
                              per_device_eval_batch_size=32, learning_rate=LR, num_train_epochs=1, seed=SEED,
-                             report_to="none", save_strategy="no", eval_strategy="no", use_cpu=True, bf16=bf16,
+                             report_to="none", save_strategy="no", use_cpu=True, bf16=bf16,
+                             eval_strategy="steps" if eval_every else "no", eval_steps=eval_every,
                              bf16_full_eval=False, disable_tqdm=True, logging_strategy="no",
                              train_sampling_strategy="group_by_length" if best else "random")
     collator = DataCollatorWithPadding(tok) if best else default_data_collator
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator)
+    curve: list[tuple[int, float, float]] = []  # (step, seconds of training so far, accuracy)
+
+    class TrainClock(TrainerCallback):
+        """Training time without evaluation time, and the accuracy at each evaluation."""
+
+        spent = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.spent += time.perf_counter() - self.started
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            curve.append((state.global_step, self.spent, metrics["eval_accuracy"]))
+
+    def accuracy_of(prediction) -> dict:
+        return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
+
+    clock = TrainClock()
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+                      compute_metrics=accuracy_of, callbacks=[clock])
     start = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - start
+    seconds = clock.spent if eval_every else time.perf_counter() - start
     logits = trainer.predict(eval_ds).predictions
     accuracy = float((np.argmax(logits, -1) == np.array(eval_ds["label"])).mean())
-    return {"seconds": seconds, "accuracy": accuracy, "precision": "bf16" if bf16 else "fp32"}
+    return {"seconds": seconds, "accuracy": accuracy, "precision": "bf16" if bf16 else "fp32", "curve": curve}
 
 
-def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path) -> dict:
+def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, eval_every: int | None = None) -> dict:
     from textfit.config import TrainConfig
     from textfit.train import FineTune
 
@@ -123,13 +147,18 @@ def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path) ->
     (data / "labels.json").write_text('["neg", "pos"]')
     run = FineTune(TrainConfig(dataset=str(data), eval_split="test", output_dir=str(workdir / "out"),
                                learning_rate=LR, train_batch_size=BATCH, eval_batch_size=32, epochs=1, seed=SEED,
-                               max_length=MAX_LENGTH, eval_strategy="epoch", logging_steps=10_000, overwrite=True))
+                               max_length=MAX_LENGTH, eval_strategy="steps" if eval_every else "epoch",
+                               eval_steps=eval_every or 50, logging_steps=10_000, overwrite=True,
+                               tokenize_cache=False))
     run.setup()
-    metrics = run.train()
-    return {"seconds": run.train_seconds, "accuracy": metrics["accuracy"], "precision": run.precision}
+    run.train()
+    history = run.state["history"]
+    curve = [(row["step"], row["train_time"], row["accuracy"]) for row in history]
+    seconds = run.state["train_time"] if eval_every else run.train_seconds
+    return {"seconds": seconds, "accuracy": history[-1]["accuracy"], "precision": run.precision, "curve": curve}
 
 
-def run_one(variant: str, n_train: int, n_eval: int, workdir: Path) -> dict:
+def run_one(variant: str, n_train: int, n_eval: int, workdir: Path, eval_every: int | None = None) -> dict:
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -138,9 +167,9 @@ def run_one(variant: str, n_train: int, n_eval: int, workdir: Path) -> dict:
     torch.manual_seed(SEED)
     train_rows, eval_rows = load_rows("train", n_train), load_rows("test", n_eval)
     if variant == "textfit":
-        result = run_textfit(train_rows, eval_rows, workdir)
+        result = run_textfit(train_rows, eval_rows, workdir, eval_every)
     else:
-        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir)
+        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir, eval_every)
     from transformers import AutoTokenizer
 
     tokens, squares = real_token_stats(AutoTokenizer.from_pretrained(model_path()), [r["text"] for r in train_rows])
@@ -196,12 +225,68 @@ def machine() -> str:
 # ---------------------------------------------------------------------------------------------- main
 
 
+def run_in_subprocess(variant: str, args: argparse.Namespace, workdir: str, *extra: str) -> dict:
+    cmd = [sys.executable, __file__, "--run-one", variant, "--train-samples", str(args.train_samples),
+           "--eval-samples", str(args.eval_samples), "--workdir", workdir, *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if out.returncode or line is None:
+        print(out.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{variant} failed")
+    return json.loads(line[7:])
+
+
+def time_to_accuracy(args: argparse.Namespace) -> int:
+    """Training seconds (evaluation excluded) until validation accuracy first reaches the target."""
+    target = args.time_to_accuracy
+    lines = ["| variant | steps to target | training time to target (s) | accuracy curve (step: accuracy) |",
+             "|---|---|---|---|"]
+    reached = {}
+    for variant in ("trainer-default", "textfit"):
+        result = run_in_subprocess(variant, args, f"{args.workdir}/tta-{variant}", "--time-to-accuracy",
+                                   str(target), "--eval-every", str(args.eval_every))
+        hit = next(((step, secs) for step, secs, acc in result["curve"] if acc >= target), None)
+        reached[variant] = hit
+        curve = ", ".join(f"{step}: {acc:.3f}" for step, _, acc in result["curve"])
+        lines.append(f"| {variant} | {hit[0] if hit else 'not reached'} | "
+                     f"{f'{hit[1]:.0f}' if hit else '-'} | {curve} |")
+        print(f"  {variant}: {hit}", flush=True)
+    speedup = ""
+    if all(reached.values()):
+        ours, theirs = reached["textfit"][1], reached["trainer-default"][1]
+        speedup = f"textfit reaches {target} {theirs / ours:.1f}x sooner than the Trainer's default set-up."
+    report = "\n".join([
+        f"# Time to {target} validation accuracy",
+        "",
+        f"Machine: {machine()}",
+        f"all-MiniLM-L6-v2, the first {args.train_samples} IMDB train reviews (one epoch), evaluated every "
+        f"{args.eval_every} steps on the first {args.eval_samples} test reviews; max_length {MAX_LENGTH}, batch "
+        f"{BATCH}, lr {LR}, seed {SEED}. Time counts training steps only, not evaluation.",
+        "",
+        *lines,
+        "",
+        speedup,
+        "",
+        f"Command: python benchmarks/train_speed.py --time-to-accuracy {target} --train-samples "
+        f"{args.train_samples} --eval-samples {args.eval_samples} --eval-every {args.eval_every}",
+    ])
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "time_to_accuracy.md").write_text(report + "\n")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-samples", type=int, default=1024, help="one epoch over this many reviews")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--time-to-accuracy", type=float, metavar="TARGET",
+                        help="instead: evaluate every --eval-every steps and report the training time each variant "
+                             "takes to reach TARGET validation accuracy (e.g. 0.85 with --train-samples 3000 "
+                             "--eval-samples 300, the IMDB card's scale)")
+    parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/textfit-bench", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -210,9 +295,12 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
 
     if args.run_one:
-        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir))
+        eval_every = args.eval_every if args.time_to_accuracy else None
+        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir), eval_every)
         print("RESULT " + json.dumps(result))
         return 0
+    if args.time_to_accuracy:
+        return time_to_accuracy(args)
 
     variants = args.variants.split(",")
     ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
@@ -221,14 +309,7 @@ def main() -> int:
     for rep in range(args.repeats):
         order = variants if rep % 2 == 0 else variants[::-1]  # interleave, reversing every other round
         for variant in order:
-            cmd = [sys.executable, __file__, "--run-one", variant, "--train-samples", str(args.train_samples),
-                   "--eval-samples", str(args.eval_samples), "--workdir", f"{args.workdir}/{variant}-{rep}"]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if out.returncode or line is None:
-                print(out.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"{variant} failed")
-            result = json.loads(line[7:])
+            result = run_in_subprocess(variant, args, f"{args.workdir}/{variant}-{rep}")
             results[variant].append(result)
             print(f"  rep {rep + 1} {variant}: {result['seconds']:.1f} s, accuracy {result['accuracy']:.4f}",
                   flush=True)

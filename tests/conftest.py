@@ -13,6 +13,10 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+if "TEXTFIT_CACHE" not in os.environ:  # the tests' token cache stays out of the user's ~/.cache
+    import tempfile
+
+    os.environ["TEXTFIT_CACHE"] = tempfile.mkdtemp(prefix="textfit-test-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "examples" / "data"
@@ -83,3 +87,29 @@ def trained(small_model, sst2_sample, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sst2-run") / "model"
     train(small_run_config(small_model, sst2_sample, out, eval_strategy="steps", eval_steps=40))
     return out
+
+
+@pytest.fixture
+def card_facts() -> dict:
+    """A run shaped like the IMDB reference card (3,000/300 subset, 11 epochs, best at epoch 2)."""
+    from textfit.config import TrainConfig
+
+    config = TrainConfig(model="minilm-l6", dataset="../shared/data/imdb", output_dir="outputs/imdb-minilm",
+                         eval_split="test", max_train_samples=3000, max_eval_samples=300, learning_rate=1e-5,
+                         epochs=11, seed=42, precision="bf16").to_dict()
+    losses = [0.3412, 0.2896, 0.3020, 0.3311, 0.3650]
+    history = [{"step": 188 * (i + 1), "epoch": float(i + 1), "train_loss": 0.45 / (i + 1), "loss": loss,
+                "accuracy": 0.86 + 0.01 * (i == 1), "precision": 0.875, "recall": 0.8867, "f1": 0.8808}
+               for i, loss in enumerate(losses)]
+    metrics = {"loss": 0.2896, "accuracy": 0.88, "precision": 0.875, "recall": 0.8867, "f1": 0.8808,
+               "per_class": {"neg": {"precision": 0.8853, "recall": 0.8733, "f1": 0.8792, "support": 150},
+                             "pos": {"precision": 0.875, "recall": 0.8867, "f1": 0.8808, "support": 150}},
+               "confusion_matrix": [[131, 19], [17, 133]], "num_examples": 300}
+    return {"config": config, "base_model": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0",
+            "dataset": "imdb", "eval_split": "test", "label_names": ["neg", "pos"],
+            "train_counts": {"neg": 1489, "pos": 1511}, "eval_counts": {"neg": 150, "pos": 150},
+            "history": history, "kept": {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0},
+            "metrics": metrics, "precision": "bf16", "total_steps": 940, "planned_steps": 2068,
+            "steps_per_epoch": 188, "warmup_steps": 0, "processes": 1, "stopped_early": True,
+            "architecture": "BertForSequenceClassification",
+            "versions": [("textfit", "0.1.0"), ("Transformers", "5.23.0"), ("Pytorch", "2.13.0+cpu")]}

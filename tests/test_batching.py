@@ -54,3 +54,19 @@ def test_collate_pads_to_longest_in_batch(small_model):
     assert batch["input_ids"].shape == (2, max(data.lengths()[0], data.lengths()[2]))
     assert batch["attention_mask"].sum().item() == data.lengths()[0] + data.lengths()[2]
     assert batch["labels"].tolist() == [0, 0]
+
+
+def test_token_cache_reuses_ids_and_keys_on_settings(small_model, imdb_sample, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(small_model)
+    texts = [json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()][:50]
+    first = encode(tok, texts, max_length=128, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again = encode(tok, texts, max_length=128, cache_dir=tmp_path)
+    assert again.input_ids == first.input_ids == encode(tok, texts, max_length=128).input_ids
+    encode(tok, texts, max_length=64, cache_dir=tmp_path)  # other settings, other entry
+    encode(tok, texts[:-1], max_length=128, cache_dir=tmp_path)  # other data, other entry
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+    pairs = encode(tok, texts, texts, max_length=128, cache_dir=tmp_path)
+    assert encode(tok, texts, texts, max_length=128, cache_dir=tmp_path).token_type_ids == pairs.token_type_ids

@@ -7,10 +7,16 @@ so the order stays random; evaluation and prediction batches are simply sorted b
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 MEGABATCH_MULT = 50  # batches per sorted group: ~1% padding left, order still random (Trainer uses 50 too)
@@ -32,12 +38,70 @@ class Encoded:
 
 
 def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int,
-           labels: Sequence[int] | None = None) -> Encoded:
-    """Tokenize without padding; truncation at max_length as in training and prediction alike."""
-    out = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
-                    max_length=max_length, padding=False)
-    token_types = out.get("token_type_ids") if pairs is not None else None
-    return Encoded(out["input_ids"], token_types, list(labels) if labels is not None else None)
+           labels: Sequence[int] | None = None, cache_dir: Path | None = None) -> Encoded:
+    """Tokenize without padding; truncation at max_length as in training and prediction alike.
+
+    With `cache_dir`, token ids are kept there under a key of (tokenizer, max_length, texts), so a second run
+    over the same data skips tokenization (25,000 IMDB reviews: ~15 s on 2 cores).
+    """
+    path = cache_dir / f"{_cache_key(tokenizer, texts, pairs, max_length)}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        input_ids, token_types = _load_cached(path)
+    else:
+        out = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
+                        max_length=max_length, padding=False)
+        input_ids = out["input_ids"]
+        token_types = out.get("token_type_ids") if pairs is not None else None
+        if path is not None:
+            _save_cached(path, input_ids, token_types)
+    return Encoded(input_ids, token_types, list(labels) if labels is not None else None)
+
+
+def _cache_key(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> str:
+    digest = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # its JSON, less the truncation/padding state that each call sets
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        digest.update(json.dumps(spec, sort_keys=True).encode())
+    else:
+        digest.update(repr(tokenizer).encode())
+    digest.update(f"|{max_length}|{type(tokenizer).__name__}|{len(texts)}|".encode())
+    for column in (texts, pairs or ()):
+        digest.update("\x00".join(column).encode())
+        digest.update(b"\x01")
+    return digest.hexdigest()[:32]
+
+
+def _flatten(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return np.fromiter((i for r in rows for i in r), dtype=np.int32, count=int(offsets[-1])), offsets
+
+
+def _save_cached(path: Path, input_ids: list[list[int]], token_types: list[list[int]] | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = dict(zip(("ids", "offsets"), _flatten(input_ids), strict=True))
+    if token_types is not None:
+        arrays["types"] = _flatten(token_types)[0]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_cached(path: Path) -> tuple[list[list[int]], list[list[int]] | None]:
+    with np.load(path) as data:
+        ids, offsets = data["ids"].tolist(), data["offsets"].tolist()
+        types = data["types"].tolist() if "types" in data else None
+    spans = list(itertools.pairwise(offsets))
+    return [ids[a:b] for a, b in spans], ([types[a:b] for a, b in spans] if types is not None else None)
+
+
+def default_cache_dir() -> Path:
+    """$TEXTFIT_CACHE, else $XDG_CACHE_HOME/textfit, else ~/.cache/textfit; token ids go in tokens/."""
+    root = os.environ.get("TEXTFIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "textfit"
+    return Path(root) / "tokens"
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,

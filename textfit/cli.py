@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from textfit.config import TrainConfig
-from textfit.errors import TextfitError
+from textfit.errors import ConfigError, TextfitError
+from textfit.recipe import recipe_path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no tokenizer threads fighting the compute threads
 
@@ -43,7 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a model; flags override the --config recipe")
     train.add_argument("--config", help="recipe YAML (keys are these flags with underscores)")
+    train.add_argument("--recipe", help="a shipped recipe by name (textfit recipe list), instead of --config")
     _add_config_flags(train)
+
+    recipe = sub.add_parser("recipe", help="list shipped recipes, or read one out of a model card")
+    recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
+    recipe_sub.add_parser("list", help="the shipped recipes and what they reproduce")
+    show = recipe_sub.add_parser("show", help="print a shipped recipe")
+    show.add_argument("name")
+    from_card = recipe_sub.add_parser("from-card", help="the recipe that repeats a model card's training run")
+    from_card.add_argument("card", help="a model card (README.md) in the Trainer's layout")
+    from_card.add_argument("--output", help="write the recipe here instead of printing it")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a split or file")
     evaluate.add_argument("model_dir")
@@ -80,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_transformers()
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "recipe": cmd_recipe}
+        return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -95,7 +107,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     from textfit.train import train
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    train(TrainConfig.from_sources(args.config, **overrides))
+    if args.recipe and args.config:
+        raise ConfigError("give --recipe NAME or --config FILE, not both")
+    source = recipe_path(args.recipe) if args.recipe else args.config
+    train(TrainConfig.from_sources(source, **overrides))
+    return 0
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from textfit.io import atomic_write_text
+    from textfit.recipe import describe, read_card, shipped_recipes
+
+    if args.recipe_command == "list":
+        for name, path in shipped_recipes().items():
+            print(f"{name:<28} {describe(path)}")
+        return 0
+    if args.recipe_command == "show":
+        print(recipe_path(args.name).read_text(encoding="utf-8"), end="")
+        return 0
+    card = Path(args.card)
+    if not card.is_file():
+        raise ConfigError(f"{card}: no such model card")
+    reading = read_card(card.read_text(encoding="utf-8"))
+    text = reading.to_yaml()
+    if args.output:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    if reading.missing:
+        print(f"not found in {card}: {', '.join(reading.missing)}", file=sys.stderr)
     return 0
 
 
@@ -130,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from textfit.data.readers import WHERE, iter_rows
-    from textfit.errors import ConfigError, DataError
+    from textfit.errors import DataError
     from textfit.io import atomic_write_text
     from textfit.predict import load
 

@@ -57,6 +57,7 @@ class TrainConfig:
     # -- speed
     precision: str = "auto"  # auto (bf16 where the hardware has it) | fp32 | bf16 | fp16 (GPU)
     group_by_length: bool = True  # length-grouped shuffled batches: far less padding, same randomness
+    tokenize_cache: bool = True  # keep token ids in ~/.cache/textfit (or $TEXTFIT_CACHE): reruns skip tokenizing
     fast_dropout: bool = True  # CPU dropout masks from 15-bit integers: same p, ~2.5x cheaper (fast_dropout.py)
     # -- run control
     resume: bool = False  # continue from OUTPUT_DIR/checkpoints/last

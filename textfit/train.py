@@ -31,7 +31,7 @@ from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
-from textfit.batching import Encoded, collate, encode, length_grouped_batches, sorted_batches
+from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches, sorted_batches
 from textfit.card import render_card, results_rows
 from textfit.config import TrainConfig, save_recipe
 from textfit.data import Columns, Example, load_training_data
@@ -56,7 +56,7 @@ class FineTune:
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
                                       "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
-                                      "eval_steps_seen": 0, "stopped_early": False}
+                                      "eval_steps_seen": 0, "stopped_early": False, "train_time": 0.0}
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -117,7 +117,8 @@ class FineTune:
     def _encode(self, examples: list[Example], max_length: int) -> Encoded:
         pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
         return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=max_length,
-                      labels=[ex.label for ex in examples])
+                      labels=[ex.label for ex in examples],
+                      cache_dir=default_cache_dir() if self.config.tokenize_cache else None)
 
     def _check_output_dir(self) -> None:
         cfg = self.config
@@ -150,6 +151,7 @@ class FineTune:
             accum = cfg.gradient_accumulation_steps
             for first in range(st["step_in_epoch"] * accum, len(batches), accum):
                 group = batches[first:first + accum]
+                step_start = time.perf_counter()
                 self._mode("train")
                 step_loss = torch.zeros((), dtype=torch.float32)
                 for micro, indices in enumerate(group):
@@ -171,6 +173,7 @@ class FineTune:
                 self.optimizer.zero_grad(set_to_none=True)
                 st["global_step"] += 1
                 st["step_in_epoch"] += 1
+                st["train_time"] += time.perf_counter() - step_start
                 loss_value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
                 for key in ("log", "eval"):
                     st[f"{key}_loss_sum"] += loss_value
@@ -252,7 +255,8 @@ class FineTune:
         cfg, st = self.config, self.state
         metrics = self.evaluate(self.eval_set)
         row = {"step": st["global_step"], "epoch": round(st["global_step"] / self.steps_per_epoch, 4),
-               "train_loss": st["eval_loss_sum"] / max(st["eval_steps_seen"], 1), **scalar_metrics(metrics)}
+               "train_loss": st["eval_loss_sum"] / max(st["eval_steps_seen"], 1), **scalar_metrics(metrics),
+               "train_time": round(st["train_time"], 2)}  # seconds of training (not evaluation) so far
         st["eval_loss_sum"], st["eval_steps_seen"] = 0.0, 0
         st["history"].append(row)
         key = cfg.metric_for_best

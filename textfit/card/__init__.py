@@ -71,6 +71,9 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
     if facts["warmup_steps"]:
         items.append(("lr_scheduler_warmup_steps", facts["warmup_steps"]))
+    for key in ("max_train_samples", "max_eval_samples"):
+        if c[key]:
+            items.append((key, c[key]))
     if c["max_steps"]:
         items.append(("training_steps", c["max_steps"]))
     else:

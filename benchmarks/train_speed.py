@@ -71,7 +71,7 @@ def peak_rss_mb() -> float:
 
 
 def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path,
-                eval_every: int | None = None) -> dict:
+                eval_every: int | None = None, seed: int = SEED) -> dict:
     import numpy as np
     from datasets import Dataset
     from transformers import (
@@ -100,7 +100,7 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
     eval_ds = eval_ds.map(tokenize, batched=True, remove_columns=["text"])
     bf16 = best and cpu_has_fast_bf16()
     args = TrainingArguments(output_dir=str(workdir), per_device_train_batch_size=BATCH,
-                             per_device_eval_batch_size=32, learning_rate=LR, num_train_epochs=1, seed=SEED,
+                             per_device_eval_batch_size=32, learning_rate=LR, num_train_epochs=1, seed=seed,
                              report_to="none", save_strategy="no", use_cpu=True, bf16=bf16,
                              eval_strategy="steps" if eval_every else "no", eval_steps=eval_every,
                              bf16_full_eval=False, disable_tqdm=True, logging_strategy="no",
@@ -136,7 +136,8 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
     return {"seconds": seconds, "accuracy": accuracy, "precision": "bf16" if bf16 else "fp32", "curve": curve}
 
 
-def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, eval_every: int | None = None) -> dict:
+def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, eval_every: int | None = None,
+                seed: int = SEED) -> dict:
     from textfit.config import TrainConfig
     from textfit.train import FineTune
 
@@ -146,7 +147,7 @@ def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, ev
         (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (data / "labels.json").write_text('["neg", "pos"]')
     run = FineTune(TrainConfig(dataset=str(data), eval_split="test", output_dir=str(workdir / "out"),
-                               learning_rate=LR, train_batch_size=BATCH, eval_batch_size=32, epochs=1, seed=SEED,
+                               learning_rate=LR, train_batch_size=BATCH, eval_batch_size=32, epochs=1, seed=seed,
                                max_length=MAX_LENGTH, eval_strategy="steps" if eval_every else "epoch",
                                eval_steps=eval_every or 50, logging_steps=10_000, overwrite=True,
                                tokenize_cache=False))
@@ -158,18 +159,19 @@ def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, ev
     return {"seconds": seconds, "accuracy": history[-1]["accuracy"], "precision": run.precision, "curve": curve}
 
 
-def run_one(variant: str, n_train: int, n_eval: int, workdir: Path, eval_every: int | None = None) -> dict:
+def run_one(variant: str, n_train: int, n_eval: int, workdir: Path, eval_every: int | None = None,
+            seed: int = SEED) -> dict:
     import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     train_rows, eval_rows = load_rows("train", n_train), load_rows("test", n_eval)
     if variant == "textfit":
-        result = run_textfit(train_rows, eval_rows, workdir, eval_every)
+        result = run_textfit(train_rows, eval_rows, workdir, eval_every, seed)
     else:
-        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir, eval_every)
+        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir, eval_every, seed)
     from transformers import AutoTokenizer
 
     tokens, squares = real_token_stats(AutoTokenizer.from_pretrained(model_path()), [r["text"] for r in train_rows])
@@ -279,7 +281,7 @@ def time_to_accuracy(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-samples", type=int, default=1024, help="one epoch over this many reviews")
+    parser.add_argument("--train-samples", type=int, default=2048, help="one epoch over this many reviews")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--time-to-accuracy", type=float, metavar="TARGET",
@@ -288,6 +290,7 @@ def main() -> int:
                              "--eval-samples 300, the IMDB card's scale)")
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/textfit-bench", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -296,7 +299,8 @@ def main() -> int:
 
     if args.run_one:
         eval_every = args.eval_every if args.time_to_accuracy else None
-        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir), eval_every)
+        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir), eval_every,
+                         args.seed)
         print("RESULT " + json.dumps(result))
         return 0
     if args.time_to_accuracy:
@@ -309,7 +313,8 @@ def main() -> int:
     for rep in range(args.repeats):
         order = variants if rep % 2 == 0 else variants[::-1]  # interleave, reversing every other round
         for variant in order:
-            result = run_in_subprocess(variant, args, f"{args.workdir}/{variant}-{rep}")
+            # every variant gets the same seed within a repetition; repetitions use seeds 42, 43, ...
+            result = run_in_subprocess(variant, args, f"{args.workdir}/{variant}-{rep}", "--seed", str(SEED + rep))
             results[variant].append(result)
             print(f"  rep {rep + 1} {variant}: {result['seconds']:.1f} s, accuracy {result['accuracy']:.4f}",
                   flush=True)
@@ -327,17 +332,19 @@ def main() -> int:
                      "tokens_per_s": first["real_tokens"] / seconds, "samples_per_s": first["samples"] / seconds,
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
                      "mfu_fp32": rate / ceiling["fp32"], "mfu_bf16": rate / ceiling["bf16"],
-                     "accuracy": statistics.median(r["accuracy"] for r in runs), "runs": len(runs)})
+                     "accuracy": statistics.median(r["accuracy"] for r in runs),
+                     "accuracies": [round(r["accuracy"], 4) for r in runs], "runs": len(runs)})
     base = next((r for r in rows if r["variant"] == "trainer-default"), rows[0])
     best = next((r for r in rows if r["variant"] == "trainer-best"), None)
     header = ("| variant | precision | real tokens/s | samples/s | epoch time (s) | x (1) | x (2) | peak RSS (MB) "
-              "| MFU vs fp32 / bf16 ceiling | val. accuracy |")
+              "| MFU vs fp32 / bf16 ceiling | val. accuracy (median; per seed) |")
     lines = [header, "|" + "---|" * 10]
     for r in rows:
         vs_best = f"{r['tokens_per_s'] / best['tokens_per_s']:.2f}" if best else "-"
         lines.append(f"| {r['variant']} | {r['precision']} | {r['tokens_per_s']:,.0f} | {r['samples_per_s']:.1f} | "
                      f"{r['seconds']:.1f} | {r['tokens_per_s'] / base['tokens_per_s']:.2f} | {vs_best} | "
-                     f"{r['peak_rss_mb']:,.0f} | {r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f} |")
+                     f"{r['peak_rss_mb']:,.0f} | {r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f}; "
+                     f"{', '.join(f'{a:.3f}' for a in r['accuracies'])} |")
     report = "\n".join([
         "# Training speed: HF Trainer vs textfit",
         "",
@@ -348,8 +355,10 @@ def main() -> int:
         f"IMDB train reviews (one epoch, {args.train_samples // BATCH} steps), accuracy on the first "
         f"{args.eval_samples} test reviews. max_length {MAX_LENGTH}, batch {BATCH}, lr {LR}, seed {SEED}, "
         "AdamW, linear schedule.",
-        f"Medians of {args.repeats} repetitions, each a fresh process; runs interleaved. Epoch time is the training "
-        "loop only (not loading or tokenizing); tokens/s counts real (unpadded) tokens.",
+        f"Medians of {args.repeats} repetitions, each a fresh process, runs interleaved; repetition r uses seed "
+        f"{SEED}+r for every variant (accuracy after one short epoch varies by several points between seeds, so "
+        "the median over seeds is the comparable figure). Epoch time is the training loop only (not loading or "
+        "tokenizing); tokens/s counts real (unpadded) tokens.",
         "",
         *lines,
         "",

@@ -34,6 +34,28 @@ IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
 VARIANTS = ("trainer-default", "trainer-best", "textfit")
 
+NOTES = """\
+## What textfit does for speed, and what it left out
+
+Kept (each on by default, each can be turned off):
+- length-grouped batches padded to their longest (`--no-group-by-length` turns it off): groups of 50 batches sorted
+  by length inside a seeded shuffle, then the batches shuffled, so the order stays random;
+- bf16 autocast where the CPU has native bf16 (`--precision fp32` turns it off), fp32 master weights;
+- fast dropout (`--no-fast-dropout`): dropout masks from 15-bit integers instead of `bernoulli_`, the attention
+  probabilities masked in bf16 and the 1/(1-p) scale moved to the smaller attention output. In the profile of a
+  bf16 step, `bernoulli_` alone was 30% of the time; fast dropout raised the loop's real tokens/s by about 25%
+  (3,300 -> 4,200 on real IMDB batches). Same drop probability and scaling, another random stream;
+- eager attention while training with attention dropout (PyTorch's CPU SDPA with dropout falls back to a slower
+  unfused path: 1.27 s vs 1.06 s per 16x256 step), SDPA for evaluation;
+- fused AdamW (`torch.optim.AdamW(fused=True)`): the optimizer step fell from ~90 ms to ~14 ms per step;
+- tokenization once, cached in ~/.cache/textfit/tokens (`--no-tokenize-cache`): 25,000 IMDB reviews take ~15 s
+  to tokenize on 2 cores, a cached rerun loads them in about a second;
+- no data-loader worker processes (batches are built in the training process from pre-tokenized ids), and
+  PyTorch's default of one thread per physical core; torchrun sets one thread per process.
+Left out: torch.compile (measured slower here for MiniLM in ../shared/notes/cpu-baselines.md, 0.87-0.89x, after a
+45-117 s compile); freezing the embedding matrix (changes what the model learns; not measured yet).
+"""
+
 # the same for every variant
 MAX_LENGTH = 256  # the reference IMDB cards' budget on a CPU
 BATCH = 16
@@ -364,6 +386,7 @@ def main() -> int:
         "",
         "MFU = (6 x non-embedding params x real tokens + 12 x layers x hidden x sum(len^2)) / time / ceiling.",
         "",
+        NOTES,
         f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
         f"--eval-samples {args.eval_samples}",
     ])

@@ -143,3 +143,10 @@ def test_output_files_are_readable_by_others(trained):
 
     for name in ("README.md", "metrics.json", "recipe.yaml", "history.json"):
         assert (trained / name).stat().st_mode & stat.S_IROTH, name
+
+
+def test_two_runs_with_different_precision_in_one_process(small_model, sst2_sample, tmp_path):
+    for precision in ("fp32", "auto"):
+        out = tmp_path / precision
+        train(config(small_model, sst2_sample, out, max_steps=2, max_eval_samples=16, precision=precision))
+        assert (out / "README.md").is_file()

@@ -29,7 +29,8 @@ class Classifier:
         if not (self.path / "config.json").is_file():
             raise ModelError(f"{self.path}: not a model folder (no config.json); pass a textfit output folder")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval().to(self.device)
         config = self.model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         recipe_path = self.path / "recipe.yaml"
@@ -47,11 +48,12 @@ class Classifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         data = encode(self.tokenizer, texts, pairs, max_length=self.max_length)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         for indices in sorted_batches(data.lengths(), self.batch_size):
+            batch = {k: v.to(self.device) for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
             with autocast:
-                logits = self.model(**collate(data, indices, self.tokenizer.pad_token_id)).logits
-            out[indices] = torch.softmax(logits.float(), dim=-1).numpy()
+                logits = self.model(**batch).logits
+            out[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict[str, Any]]:

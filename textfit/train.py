@@ -62,6 +62,7 @@ class FineTune:
     def setup(self) -> None:
         cfg = self.config
         self.precision, self.precision_note = resolve_precision(cfg.precision)
+        _forget_previous_precision()
         self.accelerator = Accelerator(mixed_precision={"fp32": "no"}.get(self.precision, self.precision),
                                        cpu=not torch.cuda.is_available())
         self.is_main = self.accelerator.is_main_process
@@ -156,7 +157,7 @@ class FineTune:
                 step_loss = torch.zeros((), dtype=torch.float32)
                 for micro, indices in enumerate(group):
                     local = indices[acc.process_index::self.world] or indices[:1]
-                    batch = collate(self.train_set, local, self.tokenizer.pad_token_id)
+                    batch = self._to_device(collate(self.train_set, local, self.tokenizer.pad_token_id))
                     labels = batch.pop("labels")
                     sync = micro == len(group) - 1
                     with contextlib.nullcontext() if sync else acc.no_sync(self.model):
@@ -216,6 +217,10 @@ class FineTune:
             return True
         return last  # the final model is always evaluated
 
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        device = self.accelerator.device
+        return batch if device.type == "cpu" else {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
     def _mode(self, mode: str) -> None:
         """Train or eval mode, with the faster attention kernel for each on CPU.
 
@@ -241,7 +246,7 @@ class FineTune:
         batches = sorted_batches(data.lengths(), self.config.eval_batch_size)
         local = []
         for indices in batches[acc.process_index::self.world]:
-            batch = collate(data, indices, self.tokenizer.pad_token_id)
+            batch = self._to_device(collate(data, indices, self.tokenizer.pad_token_id))
             batch.pop("labels")
             local.append((indices, self.model(**batch).logits.float().cpu()))
         parts = gather_object(local) if self.world > 1 else local
@@ -392,6 +397,15 @@ class FineTune:
         lines.append(f"model written to {self.out}  ({self.throughput['samples_per_second']:.1f} samples/s, "
                      f"{self.throughput['tokens_per_second']:.0f} tokens/s, {self.train_seconds:.0f} s)")
         return "\n".join(lines)
+
+
+def _forget_previous_precision() -> None:
+    """Accelerate keeps one mixed-precision setting per process; a second run in the same Python session (a
+    notebook, the tests) may ask for another. The process-group part of its state is kept."""
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and hasattr(AcceleratorState, "_reset_state"):
+        AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _missing(name: str) -> str:

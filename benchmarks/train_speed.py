@@ -40,6 +40,10 @@ NOTES = """\
 Kept (each on by default, each can be turned off):
 - length-grouped batches padded to their longest (`--no-group-by-length` turns it off): groups of 50 batches sorted
   by length inside a seeded shuffle, then the batches shuffled, so the order stays random;
+- batch widths rounded up to a multiple of 32 (`--pad-to-multiple-of 1` turns it off): with free widths the
+  process's peak RSS grew to 4.45 GB over 128 steps (every new shape leaves differently sized buffers behind);
+  with at most 8 widths up to 256 it stayed at 2.70 GB, at about the same speed (119 s vs 111 s, within the
+  run-to-run noise), as oneDNN reuses its kernels for repeated shapes;
 - bf16 autocast where the CPU has native bf16 (`--precision fp32` turns it off), fp32 master weights;
 - fast dropout (`--no-fast-dropout`): dropout masks from 15-bit integers instead of `bernoulli_`, the attention
   probabilities masked in bf16 and the 1/(1-p) scale moved to the smaller attention output. In the profile of a

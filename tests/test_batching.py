@@ -70,3 +70,13 @@ def test_token_cache_reuses_ids_and_keys_on_settings(small_model, imdb_sample, t
     assert len(list(tmp_path.glob("*.npz"))) == 3
     pairs = encode(tok, texts, texts, max_length=128, cache_dir=tmp_path)
     assert encode(tok, texts, texts, max_length=128, cache_dir=tmp_path).token_type_ids == pairs.token_type_ids
+
+
+def test_collate_rounds_width_up_to_a_multiple(small_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(small_model)
+    data = encode(tok, ["one two three", "one"], max_length=64, labels=[0, 1])
+    batch = collate(data, [0, 1], tok.pad_token_id, multiple=32)
+    assert batch["input_ids"].shape == (2, 32)
+    assert batch["attention_mask"].sum().item() == sum(data.lengths())

@@ -126,9 +126,10 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def collate(data: Encoded, indices: Sequence[int], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Pad the selected rows to the longest among them."""
+def collate(data: Encoded, indices: Sequence[int], pad_token_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Pad the selected rows to the longest among them, rounded up to a multiple of `multiple`."""
     width = max(len(data.input_ids[i]) for i in indices)
+    width = -(-width // multiple) * multiple
     ids = torch.full((len(indices), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(indices), width), dtype=torch.long)
     for row, i in enumerate(indices):

@@ -157,7 +157,8 @@ class FineTune:
                 step_loss = torch.zeros((), dtype=torch.float32)
                 for micro, indices in enumerate(group):
                     local = indices[acc.process_index::self.world] or indices[:1]
-                    batch = self._to_device(collate(self.train_set, local, self.tokenizer.pad_token_id))
+                    batch = self._to_device(collate(self.train_set, local, self.tokenizer.pad_token_id,
+                                                    cfg.pad_to_multiple_of))
                     labels = batch.pop("labels")
                     sync = micro == len(group) - 1
                     with contextlib.nullcontext() if sync else acc.no_sync(self.model):

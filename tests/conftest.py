@@ -7,6 +7,8 @@ tokenizer, fast enough for many short training runs on 2 cores.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,12 @@ if "TEXTFIT_CACHE" not in os.environ:  # the tests' token cache stays out of the
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "examples" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def run_textfit(*args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The `textfit` command in a real process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "textfit", *map(str, args)], capture_output=True, text=True,
+                          env=os.environ | {"HF_HUB_OFFLINE": "1"}, timeout=timeout)
 
 
 def build_small_model(folder: Path, layers: int = 2, dropout: float | None = None) -> Path:
@@ -113,3 +121,11 @@ def card_facts() -> dict:
             "steps_per_epoch": 188, "warmup_steps": 0, "processes": 1, "stopped_early": True,
             "architecture": "BertForSequenceClassification",
             "versions": [("textfit", "0.1.0"), ("Transformers", "5.23.0"), ("Pytorch", "2.13.0+cpu")]}
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path) -> Path:
+    """A private copy of the trained folder, for tests that add files to it (exports) or change it."""
+    import shutil
+
+    return Path(shutil.copytree(trained, tmp_path / "model"))

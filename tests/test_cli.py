@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
-
-def textfit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "textfit", *map(str, args)], capture_output=True, text=True,
-                          env=os.environ | {"HF_HUB_OFFLINE": "1"}, timeout=600)
+from conftest import run_textfit as textfit
 
 
 def test_predict_texts(trained):

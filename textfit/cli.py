@@ -1,20 +1,20 @@
-"""The `textfit` command: train, evaluate, predict.
+"""The `textfit` command: train, evaluate, export, predict, serve.
 
     textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
     textfit evaluate outputs/imdb --dataset ../shared/data/imdb --split test --max-eval-samples 1000
+    textfit export outputs/imdb --format onnx --quantize int8
     textfit predict outputs/imdb "A wonderful film." --input reviews.csv --output preds.jsonl
+    textfit serve outputs/imdb --port 8000
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
 
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError, TextfitError
@@ -75,8 +75,39 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-column", default=None, help="(default: the model's, else 'text')")
     predict.add_argument("--output", help="predictions file (.jsonl or .csv); default: print")
     predict.add_argument("--batch-size", type=int, default=32)
-    predict.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
+    _add_backend_flags(predict)
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    export = sub.add_parser("export", help="write ONNX (and int8) graphs for fast CPU prediction")
+    export.add_argument("model_dir")
+    export.add_argument("--format", default="onnx", choices=("onnx",))
+    export.add_argument("--quantize", choices=("int8",), help="also write a dynamically quantized int8 graph")
+    export.add_argument("--dataset", help="data to compare the graphs on (default: the recipe's evaluation data)")
+    export.add_argument("--split", help="its split (default: the recipe's eval_split, else test/validation)")
+    export.add_argument("--max-samples", type=int, default=1000, help="evaluation texts to compare on")
+    export.add_argument("--max-accuracy-drop", type=float, default=1.0,
+                        help="accuracy points int8 may lose against PyTorch fp32 (default: 1.0)")
+    export.add_argument("--force", action="store_true", help="write the int8 graph even past that drop")
+
+    serve = sub.add_parser("serve", help="an HTTP service: POST /predict, GET /health, /metadata, a page at /")
+    serve.add_argument("model_dir")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--batch-size", type=int, default=32)
+    _add_backend_flags(serve)
+    serve.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
+    serve.add_argument("--max-chars", type=int, default=20_000, help="characters per text (default: 20000)")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body size (default: 1 MB)")
+    serve.add_argument("--batch-window-ms", type=float, default=5.0,
+                       help="how long the first request of a batch waits for others (default: 5 ms)")
     return parser
+
+
+def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "int8"),
+                        help="auto: int8 ONNX, else ONNX, else PyTorch, as the folder holds (default: auto)")
+    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
+                        help="for the PyTorch backend (default: fp32)")
 
 
 def quiet_transformers() -> None:
@@ -88,17 +119,24 @@ def quiet_transformers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        args.texts += extra  # texts after the options: `textfit predict DIR --backend int8 "some text"`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     quiet_transformers()
     try:
-        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "recipe": cmd_recipe}
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "recipe": cmd_recipe,
+                    "export": cmd_export, "serve": cmd_serve}
         return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " (the last evaluation's checkpoint is kept: add --resume to continue)"
-        hint = hint if args.command == "train" else ""
+        hints = {"train": " (the last evaluation's checkpoint is kept: add --resume to continue)",
+                 "predict": " (the predictions so far are kept: run the same command again to continue)"}
+        hint = hints.get(args.command, "")
         print(f"textfit {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
@@ -170,50 +208,61 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from textfit.data.readers import WHERE, iter_rows
-    from textfit.errors import DataError
-    from textfit.io import atomic_write_text
     from textfit.predict import load
+    from textfit.predict_file import predict_file
 
     if not args.texts and not args.input:
         raise ConfigError("give texts to classify or --input FILE")
-    clf = load(args.model_dir, batch_size=args.batch_size, precision=args.precision)
-    if args.texts:
-        for text, pred in zip(args.texts, clf.predict(args.texts), strict=True):
-            scores = ", ".join(f"{k} {v:.3f}" for k, v in pred["scores"].items())
-            print(f"{pred['label']}\t({scores})\t{text}")
+    clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
+    for text, pred in zip(args.texts, clf.predict(args.texts) if args.texts else [], strict=True):
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in pred["scores"].items())
+        print(f"{pred['label']}\t({scores})\t{text}")
     if not args.input:
         return 0
     column = args.text_column or clf.recipe.get("text_column", "text")
-
-    def texts() -> Any:
-        for row in iter_rows(args.input):
-            value = row.get(column)
-            if not isinstance(value, str):
-                present = ", ".join(k for k in row if k != WHERE)
-                raise DataError(f"{row[WHERE]}: no text in column {column!r} (columns: {present}); use --text-column")
-            yield value
-
-    predictions = clf.predict_stream(texts())
     if not args.output:
-        for pred in predictions:
+        from textfit.predict_file import _texts
+
+        for pred in clf.predict_stream(_texts(Path(args.input), column, skip=0)):
             print(json.dumps(pred, ensure_ascii=False))
         return 0
-    out = Path(args.output)
-    lines: list[str] = []
-    if out.suffix == ".csv":
-        import io
+    rows = predict_file(clf, args.input, args.output, column, progress=not args.no_progress)
+    print(f"wrote {rows:,} predictions to {args.output} ({clf.backend.name})")
+    return 0
 
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["label", *(f"score_{name}" for name in clf.labels)])
-        for pred in predictions:
-            writer.writerow([pred["label"], *(f"{pred['scores'][n]:.6f}" for n in clf.labels)])
-        lines.append(buffer.getvalue())
-    else:
-        lines.extend(json.dumps(pred, ensure_ascii=False) + "\n" for pred in predictions)
-    atomic_write_text(out, "".join(lines))
-    print(f"wrote predictions to {out}")
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from textfit.export import AccuracyDropError, export_onnx
+
+    def table(rows: list) -> None:
+        print(f"{'backend':<18} {'accuracy':>8} {'same labels':>11} {'max prob diff':>13}")
+        for row in rows:
+            print(f"{row.backend:<18} {row.accuracy:>8.4f} {row.same_labels:>11.2%} {row.max_prob_diff:>13.2e}")
+
+    try:
+        rows = export_onnx(args.model_dir, quantize=args.quantize, dataset=args.dataset, split=args.split,
+                           max_samples=args.max_samples, max_accuracy_drop=args.max_accuracy_drop / 100,
+                           force=args.force)
+    except AccuracyDropError as exc:
+        table(exc.rows)
+        raise TextfitError(str(exc)) from None
+    table(rows)
+    written = ["model.onnx"] + (["model.int8.onnx"] if args.quantize else [])
+    print(f"wrote {', '.join(written)} and export.json to {args.model_dir}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from textfit.predict import load
+    from textfit.serve import Limits, create_app
+
+    clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
+    limits = Limits(args.max_texts, args.max_chars, args.max_body_bytes)
+    app = create_app(clf, limits, batch_window=args.batch_window_ms / 1000)
+    print(f"serving {args.model_dir} ({clf.backend.name}) on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
+from textfit.backends import open_backend, pick_backend
 from textfit.batching import collate, encode, sorted_batches
 from textfit.errors import ModelError
 from textfit.precision import resolve_precision
@@ -23,23 +23,23 @@ from textfit.precision import resolve_precision
 class Classifier:
     """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
 
-    def __init__(self, path: str | Path, *, precision: str = "fp32", batch_size: int = 32,
+    def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "fp32", batch_size: int = 32,
                  max_length: int | None = None):
+        """backend: auto (int8 ONNX, else fp32 ONNX, else PyTorch: whatever the folder holds), torch, onnx, int8.
+        precision applies to the PyTorch backend: fp32, bf16 or auto."""
         self.path = Path(path)
         if not (self.path / "config.json").is_file():
             raise ModelError(f"{self.path}: not a model folder (no config.json); pass a textfit output folder")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval().to(self.device)
-        config = self.model.config
+        config = AutoConfig.from_pretrained(self.path)
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         recipe_path = self.path / "recipe.yaml"
         self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
         self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
         self.precision, _ = resolve_precision(precision)
         self.batch_size = batch_size
+        self.backend = open_backend(self.path, pick_backend(self.path, backend), self.precision)
 
-    @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         """Class probabilities, one row per text, columns in label order (`self.labels`)."""
         if isinstance(texts, str):
@@ -48,12 +48,9 @@ class Classifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         data = encode(self.tokenizer, texts, pairs, max_length=self.max_length)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         for indices in sorted_batches(data.lengths(), self.batch_size):
-            batch = {k: v.to(self.device) for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
-            with autocast:
-                logits = self.model(**batch).logits
-            out[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
+            out[indices] = softmax(self.backend.logits(batch))
         return out
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -72,6 +69,11 @@ class Classifier:
                 chunk = []
         if chunk:
             yield from self.predict(chunk)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def load(path: str | Path, **kwargs: Any) -> Classifier:

@@ -1,0 +1,240 @@
+"""Prediction speed on this machine: `transformers.pipeline` against textfit's backends, and the HTTP service.
+
+    make bench-predict                                    # = python benchmarks/predict_speed.py
+    python benchmarks/predict_speed.py --texts 200 --repeats 1 --load-seconds 3   # a quick look
+
+The model is the default all-MiniLM-L6-v2 fine-tuned by `textfit train --recipe demo` (trained first when
+--model-dir does not exist yet), exported with `textfit export --quantize int8`. Each dataset gives the same
+texts to every variant: a seeded sample of IMDB test reviews (long; truncated at the model's 256 tokens) and of
+SST-2 validation sentences (short). Variants run interleaved over the repetitions; the table shows medians.
+
+(1) pipeline: transformers.pipeline("text-classification", batch_size=32, truncation=True), fp32, texts in the
+    order given (its defaults).
+(2) textfit torch-fp32 / torch-bf16 / onnxruntime-fp32 / onnxruntime-int8: batches of 32 sorted by length.
+
+Then a load run of `textfit serve` (its default backend for the folder) on loopback: single short texts from
+concurrent clients, bounded in requests and seconds per level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+BACKENDS = ("torch-fp32", "torch-bf16", "onnxruntime-fp32", "onnxruntime-int8")
+BATCH = 32  # the pipeline's batch in the issue; textfit uses the same
+
+
+def sample(dataset: str, split: str, n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    path = DATA / dataset / f"{split}.jsonl.gz"
+    if not path.is_file():
+        path = path.with_suffix("")  # plain .jsonl
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    names = json.loads((DATA / dataset / "labels.json").read_text())
+    rows = random.Random(seed).sample(rows, min(n, len(rows)))
+    labels = [r["label"] if isinstance(r["label"], str) else names[r["label"]] for r in rows]
+    return [r["text"] for r in rows], labels
+
+
+def ensure_model(model_dir: Path) -> None:
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    if not (model_dir / "config.json").is_file():
+        print(f"training the demo recipe into {model_dir} (about 4 minutes) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "textfit", "train", "--recipe", "demo", "--output-dir", str(model_dir),
+                        "--overwrite"], check=True, env=env, cwd=REPO)
+    if not (model_dir / "model.int8.onnx").is_file():
+        subprocess.run([sys.executable, "-m", "textfit", "export", str(model_dir), "--quantize", "int8"], check=True,
+                       env=env, cwd=REPO)
+
+
+def time_variant(variant: str, model_dir: Path, texts: list[str]) -> tuple[float, list[str]]:
+    """Seconds to label `texts` (after one warm-up batch), and the labels."""
+    if variant == "pipeline":
+        from transformers import pipeline
+
+        pipe = pipeline("text-classification", model=str(model_dir), device=-1)
+        pipe(texts[:BATCH], batch_size=BATCH, truncation=True)
+        start = time.perf_counter()
+        labels = [p["label"] for p in pipe(texts, batch_size=BATCH, truncation=True)]
+        return time.perf_counter() - start, labels
+    import textfit
+
+    backend = {"torch-fp32": "torch", "torch-bf16": "torch", "onnxruntime-fp32": "onnx",
+               "onnxruntime-int8": "int8"}[variant]
+    clf = textfit.load(model_dir, backend=backend, precision="bf16" if variant == "torch-bf16" else "fp32",
+                       batch_size=BATCH)
+    clf.predict(texts[:BATCH])
+    start = time.perf_counter()
+    labels = [p["label"] for p in clf.predict(texts)]
+    return time.perf_counter() - start, labels
+
+
+def load_run(model_dir: Path, texts: list[str], levels: list[int], seconds: float, max_requests: int) -> list[dict]:
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(model_dir), "--port", str(port)],
+                              env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        backend = httpx.get(f"{url}/metadata").json()["backend"]
+
+        async def level(clients: int) -> dict:
+            latencies: list[float] = []
+            stop = time.perf_counter() + seconds
+            counter = iter(range(max_requests))
+
+            async def client(http: httpx.AsyncClient, offset: int) -> None:
+                for i in counter:
+                    if time.perf_counter() > stop:
+                        return
+                    start = time.perf_counter()
+                    response = await http.post("/predict", json={"texts": [texts[(offset + i) % len(texts)]]})
+                    response.raise_for_status()
+                    latencies.append(time.perf_counter() - start)
+
+            limits = httpx.Limits(max_connections=clients)
+            async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+                await http.post("/predict", json={"texts": texts[:1]})
+                began = time.perf_counter()
+                await asyncio.gather(*(client(http, c) for c in range(clients)))
+                elapsed = time.perf_counter() - began
+            latencies.sort()
+            return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
+                    "p50_ms": 1000 * latencies[len(latencies) // 2],
+                    "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                    "backend": backend}
+
+        return [asyncio.run(level(clients)) for clients in levels]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """One variant on one dataset in this process; prints a JSON line (fresh process: own threads and caches)."""
+    texts, _ = sample(*args.dataset.split(":"), args.texts)
+    seconds, labels = time_variant(args.run_one, Path(args.model_dir), texts)
+    print(json.dumps({"seconds": seconds, "labels": labels}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default=str(REPO / "outputs" / "bench-predict"))
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--load-seconds", type=float, default=15.0, help="per concurrency level")
+    parser.add_argument("--load-requests", type=int, default=3000, help="at most, per concurrency level")
+    parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_one:
+        return run_one(args)
+
+    model_dir = Path(args.model_dir)
+    ensure_model(model_dir)
+    datasets = {"IMDB test reviews": "imdb:test", "SST-2 validation sentences": "sst2:validation"}
+    variants = ("pipeline", *BACKENDS)
+    times: dict[tuple[str, str], list[float]] = {}
+    labels: dict[tuple[str, str], list[str]] = {}
+    for rep in range(args.repeats):
+        for name, dataset in datasets.items():
+            order = variants if rep % 2 == 0 else variants[::-1]
+            for variant in order:
+                out = subprocess.run([sys.executable, __file__, "--run-one", variant, "--dataset", dataset,
+                                      "--texts", str(args.texts), "--model-dir", str(model_dir)],
+                                     capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+                if out.returncode:
+                    sys.exit(f"{variant} on {name} failed:\n{out.stderr[-3000:]}")
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                times.setdefault((name, variant), []).append(result["seconds"])
+                labels[(name, variant)] = result["labels"]
+                print(f"  rep {rep + 1} {name:<27} {variant:<17} {args.texts / result['seconds']:8.1f} texts/s",
+                      flush=True)
+
+    lines = [
+        "# Prediction speed: transformers.pipeline vs textfit backends, and the HTTP service",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{versions()}",
+        f"Model: all-MiniLM-L6-v2 fine-tuned on the bundled IMDB sample (`textfit train --recipe demo`), "
+        f"max_length 256, batch {BATCH}. {args.texts:,} texts per dataset (seeded sample). "
+        f"Medians of {args.repeats} repetitions, each variant a fresh process, after one warm-up batch; "
+        "time covers tokenization and the model.",
+        "",
+        "| texts | variant | texts/s | x pipeline | same labels as fp32 | accuracy |",
+        "|---|---|---|---|---|---|",
+    ]
+    summary = []
+    for name, dataset in datasets.items():
+        _, gold = sample(*dataset.split(":"), args.texts)
+        reference = labels[(name, "torch-fp32")]
+        base = args.texts / statistics.median(times[(name, "pipeline")])
+        for variant in variants:
+            rate = args.texts / statistics.median(times[(name, variant)])
+            got = labels[(name, variant)]
+            same = sum(a == b for a, b in zip(got, reference, strict=True)) / len(got)
+            accuracy = sum(a == b for a, b in zip(got, gold, strict=True)) / len(got)
+            lines.append(f"| {name} | {variant} | {rate:,.1f} | {rate / base:.2f} | {same:.2%} | {accuracy:.4f} |")
+            summary.append({"texts": name, "variant": variant, "texts_per_s": rate, "x_pipeline": rate / base,
+                            "same_labels": same, "accuracy": accuracy, "seconds": times[(name, variant)]})
+
+    short, _ = sample("sst2", "validation", 872)
+    load = load_run(model_dir, short, [1, 8, 32], args.load_seconds, args.load_requests)
+    lines += ["", f"Service load run (`textfit serve`, backend {load[0]['backend']}, loopback, single SST-2 "
+              f"sentences per request, at most {args.load_requests:,} requests or {args.load_seconds:g} s per level):",
+              "", "| concurrent clients | requests | requests/s | p50 latency (ms) | p99 latency (ms) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r['clients']} | {r['requests']:,} | {r['rps']:,.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+              for r in load]
+    lines += ["", f"Command: python benchmarks/predict_speed.py --texts {args.texts} --repeats {args.repeats}"]
+    table = "\n".join(lines) + "\n"
+    print()
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "predict_speed.md").write_text(table)
+    (RESULTS / "predict_speed.json").write_text(json.dumps({"batch": summary, "service": load}, indent=2) + "\n")
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def versions() -> str:
+    import onnxruntime
+    import torch
+    import transformers
+
+    return f"torch {torch.__version__}, transformers {transformers.__version__}, onnxruntime {onnxruntime.__version__}"
+
+
+if __name__ == "__main__":
+    main()

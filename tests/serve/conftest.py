@@ -1,0 +1,56 @@
+"""A real `textfit serve` process on a free loopback port, shared by the service tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+LIMITS = {"max_texts": 8, "max_chars": 2000, "max_body_bytes": 50_000}
+
+
+@pytest.fixture(scope="module")
+def service_limits() -> dict:
+    return dict(LIMITS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(trained):
+    port = free_port()
+    flags = [f"--{key.replace('_', '-')}={value}" for key, value in LIMITS.items()]
+    process = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(trained), "--port", str(port),
+                                "--batch-window-ms", "20", *flags],
+                               env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"textfit serve did not come up:\n{process.stdout.read()}")
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def texts(sst2_sample) -> list[str]:
+    return [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:40]

@@ -1,0 +1,54 @@
+"""The page at `/` in headless Chromium: type a text, press Classify, read the label and the bars."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("Chromium is not installed: apt-get install chromium chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # this machine has no network: no background connections, no first-run or sync traffic
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_page_shows_the_label_for_a_typed_text(browser, service, trained):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    import textfit
+
+    text = "a gorgeous , witty , seductive movie ."
+    expected = textfit.load(trained).predict([text])[0]
+    browser.get(f"{service}/")
+    WebDriverWait(browser, 30).until(lambda d: "labels:" in d.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "text").send_keys(text)
+    browser.find_element(By.ID, "classify").click()
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "label").text != "")
+    assert browser.find_element(By.ID, "label").text == expected["label"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#scores .row")
+    assert {row.get_attribute("data-label") for row in rows} == {"negative", "positive"}
+    shown = {row.get_attribute("data-label"): float(row.find_element(By.CLASS_NAME, "value").text) for row in rows}
+    assert shown[expected["label"]] == pytest.approx(expected["scores"][expected["label"]], abs=1e-3)
+
+    browser.find_element(By.ID, "text").send_keys("x" * 2100)  # over the service's max_chars
+    browser.find_element(By.ID, "classify").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "error").text != "")
+    assert "max_chars" in browser.find_element(By.ID, "error").text

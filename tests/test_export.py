@@ -1,0 +1,67 @@
+"""ONNX and int8 export: graphs that onnx.checker accepts, agreement with PyTorch, the accuracy guard."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_textfit as textfit
+
+
+def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
+    result = textfit("export", trained_copy, "--format", "onnx", "--quantize", "int8")
+    assert result.returncode == 0, result.stderr
+    assert "onnxruntime-int8" in result.stdout and "same labels" in result.stdout
+    assert (trained_copy / "model.onnx").is_file() and (trained_copy / "model.int8.onnx").is_file()
+    report = json.loads((trained_copy / "export.json").read_text())
+    rows = {row["backend"]: row for row in report["backends"]}
+    assert report["evaluated_on"] == 300  # the recipe's evaluation split: the sample's validation set
+    assert rows["onnxruntime-fp32"]["same_labels"] == 1.0
+    assert rows["onnxruntime-fp32"]["max_prob_diff"] < 1e-4
+    assert rows["onnxruntime-int8"]["same_labels"] >= 0.95
+    assert abs(rows["onnxruntime-int8"]["accuracy"] - rows["torch-fp32"]["accuracy"]) <= 0.01
+
+    import textfit as tf
+
+    texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:64]
+    auto = tf.load(trained_copy)
+    assert auto.backend.name == "onnxruntime-int8"  # what the folder holds, best first
+    torch_probs = tf.load(trained_copy, backend="torch").predict_proba(texts)
+    onnx_probs = tf.load(trained_copy, backend="onnx").predict_proba(texts)
+    np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
+    assert (auto.predict_proba(texts).argmax(1) == torch_probs.argmax(1)).mean() >= 0.95
+
+    # the folder still loads in the ecosystem as it is
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(trained_copy))
+    assert [p["label"] for p in pipe(texts[:8])] == [tf.load(trained_copy, backend="torch").labels[i]
+                                                     for i in torch_probs[:8].argmax(1)]
+
+
+def test_int8_refused_when_it_loses_too_much(trained_copy):
+    # a drop limit of -100 points asks int8 to beat fp32 by 100 points: it cannot, so the guard must hold
+    result = textfit("export", trained_copy, "--quantize", "int8", "--max-accuracy-drop", "-100")
+    assert result.returncode == 2
+    assert "model.int8.onnx not written" in result.stderr and "--force" in result.stderr
+    assert "onnxruntime-int8" in result.stdout  # the table that justified it
+    assert (trained_copy / "model.onnx").is_file() and not (trained_copy / "model.int8.onnx").exists()
+    assert not list(trained_copy.glob(".*tmp"))
+    assert json.loads((trained_copy / "export.json").read_text())["int8_refused"]
+
+    forced = textfit("export", trained_copy, "--quantize", "int8", "--max-accuracy-drop", "-100", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (trained_copy / "model.int8.onnx").is_file()
+
+
+def test_missing_backend_is_named(trained_copy):
+    result = textfit("predict", trained_copy, "--backend", "int8", "some text")
+    assert result.returncode == 2
+    assert "model.int8.onnx" in result.stderr and "textfit export" in result.stderr
+
+
+@pytest.mark.parametrize("quantize", ["int4"])
+def test_unknown_quantization_is_refused(trained_copy, quantize):
+    result = textfit("export", trained_copy, "--quantize", quantize)
+    assert result.returncode == 2 and "int4" in result.stderr

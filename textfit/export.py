@@ -1,0 +1,144 @@
+"""`textfit export OUTPUT_DIR --format onnx [--quantize int8]`: ONNX graphs for onnxruntime, checked for drift.
+
+The fp32 graph is traced from the trained model (eager attention: a plain graph that onnxruntime fuses itself)
+and validated by `onnx.checker`; the int8 graph is onnxruntime's dynamic quantization of it (int8 weights,
+activations quantized per batch). Both are compared with the PyTorch model on the evaluation data the model
+was trained against; an int8 graph that loses more accuracy than allowed is not written unless forced.
+Results go to `export.json` beside the graphs, so the choice can be checked later.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textfit.backends import ONNX_FILES
+from textfit.data import Columns, load_eval_examples
+from textfit.errors import ConfigError, ModelError
+from textfit.io import atomic_write_json
+from textfit.predict import Classifier
+
+OPSET = 17  # LayerNorm as one op; supported by every onnxruntime of the last three years
+
+
+@dataclass
+class Agreement:
+    backend: str
+    accuracy: float
+    same_labels: float  # share of texts given the same label as the PyTorch fp32 model
+    max_prob_diff: float  # largest absolute difference of any class probability
+
+
+class AccuracyDropError(ModelError):
+    """The quantized graph lost more accuracy than allowed; nothing was written for it."""
+
+    def __init__(self, message: str, rows: list[Agreement]):
+        super().__init__(message)
+        self.rows = rows
+
+
+def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: str | None = None,
+                split: str | None = None, max_samples: int | None = 1000, max_accuracy_drop: float = 0.01,
+                force: bool = False) -> list[Agreement]:
+    """Write model.onnx (and model.int8.onnx) into `model_dir`; return each backend's agreement with PyTorch."""
+    folder = Path(model_dir)
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"--quantize {quantize}: only int8 is supported")
+    reference = Classifier(folder, backend="torch", precision="fp32")
+    texts, pairs, labels = _evaluation_data(reference, dataset, split, max_samples)
+
+    fp32_path = folder / ONNX_FILES["onnx"]
+    _write_atomically(fp32_path, lambda tmp: _trace(reference, tmp))
+    expected = reference.predict_proba(texts, pairs)
+    rows = [_agreement("torch-fp32", expected, expected, labels)]
+    rows.append(_agreement("onnxruntime-fp32", _probs(folder, "onnx", texts, pairs), expected, labels))
+
+    refused = None
+    if quantize == "int8":
+        int8_path = folder / ONNX_FILES["int8"]
+        int8_path.unlink(missing_ok=True)  # an older int8 graph would no longer match this model
+        staging = int8_path.with_name(f".{int8_path.name}.{os.getpid()}.tmp")
+        try:
+            _quantize(fp32_path, staging)
+            os.replace(staging, int8_path)  # measured under its real name, the one the backend opens
+            row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels)
+            rows.append(row)
+            drop = rows[0].accuracy - row.accuracy
+            if drop > max_accuracy_drop and not force:
+                int8_path.unlink()
+                refused = (f"int8 accuracy {row.accuracy:.4f} is {drop * 100:.1f} points below fp32 "
+                           f"({rows[0].accuracy:.4f}), more than --max-accuracy-drop {max_accuracy_drop * 100:.1f}; "
+                           "model.int8.onnx not written (--force writes it anyway)")
+        finally:
+            staging.unlink(missing_ok=True)
+    atomic_write_json(folder / "export.json", {"evaluated_on": len(texts), "opset": OPSET,
+                                               "int8_refused": refused, "backends": [asdict(r) for r in rows]})
+    if refused:
+        raise AccuracyDropError(refused, rows)
+    return rows
+
+
+def _evaluation_data(clf: Classifier, dataset: str | None, split: str | None,
+                     max_samples: int | None) -> tuple[list[str], list[str] | None, np.ndarray]:
+    recipe = clf.recipe
+    dataset = dataset or recipe.get("dataset")
+    if not dataset:
+        raise ConfigError(f"{clf.path}: no recipe.yaml names the training data; pass --dataset to compare on")
+    columns = Columns(recipe.get("text_column", "text"), recipe.get("label_column", "label"),
+                      recipe.get("text_pair_column"))
+    examples, _ = load_eval_examples(dataset, split or recipe.get("eval_split"), columns, clf.labels, max_samples,
+                                     recipe.get("seed", 42))
+    pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
+    return [ex.text for ex in examples], pairs, np.array([ex.label for ex in examples])
+
+
+def _trace(clf: Classifier, path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(clf.path, attn_implementation="eager").eval()
+    sample = clf.tokenizer(["a short text", "a second, somewhat longer text to trace with"], padding=True,
+                           return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    if "token_type_ids" not in sample:
+        names = names[:2]
+    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript tracer's notes on Python control flow it froze
+        torch.onnx.export(model, tuple(sample[n] for n in names), str(path), input_names=names,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    import onnx
+
+    onnx.checker.check_model(str(target))
+
+
+def _write_atomically(path: Path, write) -> None:
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(staging)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _probs(folder: Path, backend: str, texts: list[str], pairs: list[str] | None) -> np.ndarray:
+    return Classifier(folder, backend=backend).predict_proba(texts, pairs)
+
+
+def _agreement(name: str, probs: np.ndarray, expected: np.ndarray, labels: np.ndarray) -> Agreement:
+    predicted = probs.argmax(1)
+    return Agreement(name, float((predicted == labels).mean()), float((predicted == expected.argmax(1)).mean()),
+                     float(np.abs(probs - expected).max()))

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench-train clean
+.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory serve-demo clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,16 @@ lint: setup
 
 bench-train: setup
 	$(PY) benchmarks/train_speed.py
+
+bench-predict: setup
+	$(PY) benchmarks/predict_speed.py
+
+bench-predict-memory: setup
+	$(PY) benchmarks/predict_memory.py
+
+# after `make demo`: the service for the demo model on http://127.0.0.1:8000 (a page at /, docs at /docs)
+serve-demo: setup
+	$(VENV)/bin/textfit serve outputs/demo --port 8000
 
 clean:
 	rm -rf outputs .pytest_cache

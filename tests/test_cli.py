@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from conftest import run_textfit as textfit
+from tests.conftest import run_textfit as textfit
 
 
 def test_predict_texts(trained):

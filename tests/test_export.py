@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_textfit as textfit
+from tests.conftest import run_textfit as textfit
 
 
 def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):

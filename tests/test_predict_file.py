@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import run_textfit as textfit
+from tests.conftest import run_textfit as textfit
 
 
 def write_big_input(sst2_sample, path, copies: int) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import small_run_config
+from tests.conftest import small_run_config
 
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from predict_speed import DATA, REPO, RESULTS, cpu_name, ensure_model  # noqa: E402
+from predict_speed import DATA, REPO, RESULTS, cpu_name, ensure_model
 
 
 def write_input(path: Path, lines: int) -> None:

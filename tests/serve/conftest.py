@@ -31,7 +31,8 @@ def service(trained):
     port = free_port()
     flags = [f"--{key.replace('_', '-')}={value}" for key, value in LIMITS.items()]
     process = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(trained), "--port", str(port),
-                                "--batch-window-ms", "20", *flags],
+                                # fp32: the tests compare scores across batch compositions to 1e-4
+                                "--batch-window-ms", "20", "--precision", "fp32", *flags],
                                env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"

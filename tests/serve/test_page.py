@@ -36,7 +36,7 @@ def test_page_shows_the_label_for_a_typed_text(browser, service, trained):
     import textfit
 
     text = "a gorgeous , witty , seductive movie ."
-    expected = textfit.load(trained).predict([text])[0]
+    expected = textfit.load(trained, precision="fp32").predict([text])[0]
     browser.get(f"{service}/")
     WebDriverWait(browser, 30).until(lambda d: "labels:" in d.find_element(By.ID, "model").text)
     browser.find_element(By.ID, "text").send_keys(text)

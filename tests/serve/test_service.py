@@ -19,7 +19,7 @@ def test_predictions_match_the_model(service, trained, texts):
     response = httpx.post(f"{service}/predict", json={"texts": texts[:8]}, timeout=60)
     assert response.status_code == 200, response.text
     served = response.json()["predictions"]
-    direct = textfit.load(trained).predict(texts[:8])
+    direct = textfit.load(trained, precision="fp32").predict(texts[:8])
     assert [p["label"] for p in served] == [d["label"] for d in direct]
     for got, want in zip(served, direct, strict=True):
         assert set(got["scores"]) == {"negative", "positive"}

@@ -90,7 +90,10 @@ def main() -> None:
     done_at_kill = _lines(partial) if partial.is_file() else 0
     second_peak, second_seconds, _ = run(command, partial, kill_at=None)
     written = _lines(out)
-    backend = json.loads((model_dir / "export.json").read_text())["backends"][-1]["backend"]
+    from textfit.backends import pick_backend
+
+    backend, precision = pick_backend(model_dir)
+    backend = f"torch-{precision}" if backend == "torch" else f"onnxruntime-{'int8' if backend == 'int8' else 'fp32'}"
     table = "\n".join([
         "# Prediction of a very large file: peak memory, kill and continue",
         "",

@@ -70,13 +70,26 @@ def test_pipeline_and_textfit_predict_the_same(trained, sst2_sample):
     import textfit
 
     texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:64]
-    ours = textfit.load(trained).predict(texts)
+    ours = textfit.load(trained, precision="fp32").predict(texts)  # the pipeline computes in fp32
     theirs = pipeline("text-classification", model=str(trained), top_k=None)(texts, truncation=True)
     for mine, other in zip(ours, theirs, strict=True):
         scores = {d["label"]: d["score"] for d in other}
         assert mine["label"] == max(scores, key=scores.get)
         for label, score in scores.items():
             assert mine["scores"][label] == pytest.approx(score, abs=1e-4)
+
+
+def test_default_precision_agrees_with_fp32(trained, sst2_sample):
+    """The default (bf16 where the CPU has it natively) may move probabilities a little, never many labels."""
+    import textfit
+
+    texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()][:200]
+    fast, exact = textfit.load(trained), textfit.load(trained, precision="fp32")
+    ours, reference = fast.predict(texts), exact.predict(texts)
+    same = sum(a["label"] == b["label"] for a, b in zip(ours, reference, strict=True)) / len(texts)
+    assert same >= 0.97, (fast.backend, fast.precision, same)
+    drift = max(abs(a["scores"][k] - b["scores"][k]) for a, b in zip(ours, reference, strict=True) for k in a["scores"])
+    assert drift < 0.1, (fast.precision, drift)
 
 
 def test_model_card_parses_and_matches_metrics(trained):

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory serve-demo clean
+.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality serve-demo clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,12 @@ bench-predict: setup
 
 bench-predict-memory: setup
 	$(PY) benchmarks/predict_memory.py
+
+bench-multilingual: setup
+	$(PY) benchmarks/multilingual.py
+
+bench-quality: setup
+	$(PY) benchmarks/quality.py
 
 # after `make demo`: the service for the demo model on http://127.0.0.1:8000 (a page at /, docs at /docs)
 serve-demo: setup

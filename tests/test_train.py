@@ -163,3 +163,12 @@ def test_two_runs_with_different_precision_in_one_process(small_model, sst2_samp
         out = tmp_path / precision
         train(config(small_model, sst2_sample, out, max_steps=2, max_eval_samples=16, precision=precision))
         assert (out / "README.md").is_file()
+
+
+def test_a_run_cut_short_by_max_steps_projects_the_full_run(small_model, sst2_sample, tmp_path, capsys):
+    out = tmp_path / "short"
+    train(small_run_config(small_model, sst2_sample, out, max_steps=8, epochs=2, eval_strategy="no"))
+    history = json.loads((out / "history.json").read_text())
+    per_step = history["train_seconds"] / 8
+    assert history["projected_full_train_seconds"] == pytest.approx(per_step * 250, abs=0.2)
+    assert "of the 250 steps 2 epochs take: the full run would train for about" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from textfit.errors import ModelError
-from textfit.precision import resolve_precision
+from textfit.precision import cpu_has_amx, resolve_precision
 
 ONNX_FILES = {"onnx": "model.onnx", "int8": "model.int8.onnx"}  # written by `textfit export`
 BACKENDS = ("auto", "torch", "onnx", "int8")
@@ -68,17 +68,23 @@ class OnnxBackend:
 
 
 def pick_backend(path: Path, backend: str = "auto", precision: str = "auto") -> tuple[str, str]:
-    """(backend, precision) to run. `auto`: PyTorch in bf16 where the hardware runs bf16 natively (on this
-    project's AMX CPU 2.9x PyTorch fp32 on IMDB reviews, labels identical; models train in bf16 there too),
-    else the int8 graph when the folder has one (export writes it only when its accuracy held), else the fp32
-    graph, else PyTorch fp32. A precision of fp32 asked for explicitly skips the bf16 rule."""
+    """(backend, precision) to run. `auto` goes by what predict_speed.py measured (IMDB reviews, x fp32 PyTorch):
+    on a CPU with AMX, PyTorch bf16 (2.6x) beats the int8 graph (1.9x); with AVX512-BF16 alone, int8 (3.5x)
+    beats bf16 (2.4x), which beats the fp32 graph (1.9x). So: a GPU or AMX -> PyTorch in its fast precision;
+    else the int8 graph when the folder has one (export writes it only when its accuracy held); else bf16 where
+    native; else the fp32 graph; else PyTorch fp32. A precision of fp32 asked for explicitly skips bf16."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        if precision != "fp32" and resolve_precision("auto")[0] == "bf16":
-            return "torch", "bf16"
-        backend = next((name for name in ("int8", "onnx") if (path / ONNX_FILES[name]).is_file()), "torch")
-        return backend, "fp32"
+        has = {name: (path / ONNX_FILES[name]).is_file() for name in ("int8", "onnx")}
+        fast = resolve_precision("auto")[0] if precision != "fp32" else "fp32"
+        if fast != "fp32" and (torch.cuda.is_available() or cpu_has_amx()):
+            return "torch", fast
+        if has["int8"]:
+            return "int8", "fp32"
+        if fast != "fp32":
+            return "torch", fast
+        return ("onnx" if has["onnx"] else "torch"), "fp32"
     if backend != "torch" and not (path / ONNX_FILES[backend]).is_file():
         flag = " --quantize int8" if backend == "int8" else ""
         raise ModelError(f"{path}: no {ONNX_FILES[backend]}; run `textfit export {path} --format onnx{flag}` first")

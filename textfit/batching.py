@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textfit.io import cache_root
+
 MEGABATCH_MULT = 50  # batches per sorted group: ~1% padding left, order still random (Trainer uses 50 too)
 
 
@@ -99,9 +101,8 @@ def _load_cached(path: Path) -> tuple[list[list[int]], list[list[int]] | None]:
 
 
 def default_cache_dir() -> Path:
-    """$TEXTFIT_CACHE, else $XDG_CACHE_HOME/textfit, else ~/.cache/textfit; token ids go in tokens/."""
-    root = os.environ.get("TEXTFIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "textfit"
-    return Path(root) / "tokens"
+    """Token ids go in tokens/ under textfit's cache (see io.cache_root)."""
+    return cache_root() / "tokens"
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,

@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "int8"),
-                        help="auto: PyTorch bf16 where the CPU/GPU has native bf16, else the int8 or fp32 ONNX graph "
-                             "the folder holds, else PyTorch fp32 (default: auto)")
+                        help="auto: PyTorch bf16 on a GPU or an AMX CPU, else the folder's int8 graph, else bf16 "
+                             "where native, else the fp32 graph, else PyTorch fp32 (default: auto)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="for the PyTorch backend; auto = bf16 where native (default: auto)")
 
@@ -199,11 +199,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     probs = clf.predict_proba([ex.text for ex in examples], pairs)
     labels = np.array([ex.label for ex in examples])
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
-    metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss)
+    languages = [ex.extra.get("language") for ex in examples]
+    metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss,
+                                     languages if all(languages) else None)
     print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples ({clf.backend.name})")
     for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted"):
         if key in metrics:
             print(f"  {key:<12} {metrics[key]:.4f}")
+    for lang, m in metrics.get("per_language", {}).items():
+        print(f"  [{lang}] accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  ({m['num_examples']} examples)")
     if args.output:
         atomic_write_json(args.output, {"dataset": args.dataset, "split": split, **metrics})
     return 0

@@ -32,6 +32,9 @@ class TrainConfig:
     max_eval_samples: int | None = None
     # -- tokenization
     max_length: int = 256  # IMDB reviews: 256 keeps 56% untruncated at 1/4 the attention cost of 512
+    # -- what to train (multilingual-e5-small: 96M of its 118M parameters are the word embedding matrix)
+    freeze_embeddings: bool = False  # keep the word embeddings fixed: no gradient or Adam state for them
+    trim_vocab: bool = False  # keep only the tokens the training data uses (Unigram tokenizers): smaller, faster
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = 2e-5
     weight_decay: float = 0.0

@@ -42,3 +42,9 @@ def replace_dir(staging: Path, target: Path) -> None:
     os.replace(staging, target)
     if old.exists():
         shutil.rmtree(old)
+
+
+def cache_root() -> Path:
+    """$TEXTFIT_CACHE, else $XDG_CACHE_HOME/textfit, else ~/.cache/textfit (token ids, imported models)."""
+    root = os.environ.get("TEXTFIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "textfit"
+    return Path(root)

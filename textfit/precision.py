@@ -19,6 +19,15 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
+def cpu_has_amx() -> bool:
+    """AMX tiles make bf16 matmuls several times faster than AVX512-BF16 alone (Linux reports the flag)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+    except OSError:
+        return False
+
+
 def resolve_precision(requested: str) -> tuple[str, str]:
     """Return (precision, note): the precision to use and why, when it differs from the request."""
     cuda = torch.cuda.is_available()

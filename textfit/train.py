@@ -41,6 +41,7 @@ from textfit.io import atomic_write_json, atomic_write_text, replace_dir
 from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
 from textfit.models import ModelSource, offline_hint, resolve_model
 from textfit.precision import resolve_precision
+from textfit.vocab_trim import trim_vocabulary
 
 FINAL_FILES = ("README.md", "metrics.json", "model.safetensors")  # their presence marks a finished run
 RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "output_dir")
@@ -83,6 +84,13 @@ class FineTune:
                 label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
         except OSError as exc:
             raise offline_hint(cfg.model, exc) from exc
+        self.vocab_note: str | None = None
+        if cfg.trim_vocab:
+            texts = [ex.text for ex in self.data.train] + [ex.text_pair or "" for ex in self.data.train]
+            self.tokenizer, model, self.vocab_note = trim_vocabulary(self.tokenizer, model, texts)
+            print(self.vocab_note, flush=True)
+        if cfg.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
         self.fast_dropout = cfg.fast_dropout and not torch.cuda.is_available()
         if self.fast_dropout:
             register_attention()
@@ -101,8 +109,9 @@ class FineTune:
         self.total_steps = cfg.max_steps or math.ceil(cfg.epochs * self.steps_per_epoch)
         warmup = cfg.warmup_steps or round(cfg.warmup_ratio * self.total_steps)
 
-        decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
-        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+        trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        decay = [p for n, p in trained if not n.endswith("bias") and "LayerNorm" not in n]
+        no_decay = [p for n, p in trained if n.endswith("bias") or "LayerNorm" in n]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon, fused=True)
@@ -255,7 +264,10 @@ class FineTune:
         logits = torch.cat([lg for _, lg in parts])[torch.argsort(torch.tensor(order))]
         labels = torch.tensor(data.labels)
         loss = float(F.cross_entropy(logits, labels))
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss)
+        languages = [ex.extra.get("language") for ex in self.data.eval]
+        languages = languages if data is self.eval_set and all(languages) else None
+        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss,
+                                      languages)
 
     def _evaluate_and_checkpoint(self) -> None:
         cfg, st = self.config, self.state
@@ -359,8 +371,20 @@ class FineTune:
         return st["best_metrics"]
 
     def summary(self) -> dict[str, Any]:
-        return {"train_seconds": round(self.train_seconds, 2), **{k: round(v, 2) for k, v in self.throughput.items()},
-                "precision": self.precision, "processes": self.world}
+        out = {"train_seconds": round(self.train_seconds, 2), **{k: round(v, 2) for k, v in self.throughput.items()},
+               "precision": self.precision, "processes": self.world}
+        if self.projected_full_seconds is not None:
+            out["projected_full_train_seconds"] = round(self.projected_full_seconds, 1)
+        return out
+
+    @property
+    def projected_full_seconds(self) -> float | None:
+        """When max_steps cut the run short of its epochs: how long the full run would train at this pace."""
+        cfg = self.config
+        planned = math.ceil(cfg.epochs * self.steps_per_epoch)
+        if not cfg.max_steps or cfg.max_steps >= planned or not self.state["global_step"]:
+            return None
+        return self.train_seconds / self.state["global_step"] * planned
 
     def card_facts(self) -> dict[str, Any]:
         from collections import Counter
@@ -372,7 +396,8 @@ class FineTune:
         return {"config": self.config.to_dict(), "base_model": self.source.base_model, "license": self.source.license,
                 "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
-                "eval_counts": counts(self.data.eval), "history": self.state["history"], "kept": self.state["best"],
+                "eval_counts": counts(self.data.eval),
+                "vocab_note": self.vocab_note, "history": self.state["history"], "kept": self.state["best"],
                 "metrics": self.state["best_metrics"], "precision": self.precision,
                 "total_steps": self.state["global_step"], "planned_steps": self.total_steps,
                 "steps_per_epoch": self.steps_per_epoch, "warmup_steps": self.warmup_steps,
@@ -397,7 +422,16 @@ class FineTune:
                          f"best {kept['metric']} {kept['value']:.4f}")
         lines.append(f"model written to {self.out}  ({self.throughput['samples_per_second']:.1f} samples/s, "
                      f"{self.throughput['tokens_per_second']:.0f} tokens/s, {self.train_seconds:.0f} s)")
+        if self.projected_full_seconds is not None:
+            planned = math.ceil(self.config.epochs * self.steps_per_epoch)
+            lines.append(f"max_steps {self.config.max_steps} of the {planned:,} steps {self.config.epochs:g} epochs "
+                         f"take: the full run would train for about {_duration(self.projected_full_seconds)} here")
         return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else \
+        f"{seconds:.0f} s"
 
 
 def _forget_previous_precision() -> None:

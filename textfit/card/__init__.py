@@ -83,6 +83,10 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
               ("max_grad_norm", c["max_grad_norm"])]
     if c["early_stopping_patience"]:
         items.append(("early_stopping_patience", c["early_stopping_patience"]))
+    if c.get("freeze_embeddings"):
+        items.append(("frozen", "word embeddings (not trained)"))
+    if facts.get("vocab_note"):
+        items.append(("vocabulary", facts["vocab_note"]))
     best = c["metric_for_best"]
     items.append(("metric_for_best_model", "validation loss" if best == "loss" else f"validation {best}"))
     return items
@@ -146,6 +150,8 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         results_header=header, results_rows=rows,
         per_class=[(n, {k: (fmt(v) if isinstance(v, float) else v) for k, v in c.items()})
                    for n, c in metrics["per_class"].items()],
+        per_language=[(lang, {k: (fmt(v) if isinstance(v, float) else v) for k, v in m.items()})
+                      for lang, m in metrics.get("per_language", {}).items()],
         confusion_matrix=metrics["confusion_matrix"],
         versions=facts.get("versions") or framework_versions(),
     )

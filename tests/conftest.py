@@ -113,10 +113,14 @@ def card_facts() -> dict:
                "per_class": {"neg": {"precision": 0.8853, "recall": 0.8733, "f1": 0.8792, "support": 150},
                              "pos": {"precision": 0.875, "recall": 0.8867, "f1": 0.8808, "support": 150}},
                "confusion_matrix": [[131, 19], [17, 133]], "num_examples": 300}
+    from textfit.findings import run_findings
+
+    kept = {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0}
     return {"config": config, "base_model": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0",
+            "findings": run_findings(history, kept, metrics, {"neg": 150, "pos": 150}, 1e-5),
             "dataset": "imdb", "eval_split": "test", "label_names": ["neg", "pos"],
             "train_counts": {"neg": 1489, "pos": 1511}, "eval_counts": {"neg": 150, "pos": 150},
-            "history": history, "kept": {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0},
+            "history": history, "kept": kept,
             "metrics": metrics, "precision": "bf16", "total_steps": 940, "planned_steps": 2068,
             "steps_per_epoch": 188, "warmup_steps": 0, "processes": 1, "stopped_early": True,
             "architecture": "BertForSequenceClassification",

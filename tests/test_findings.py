@@ -53,7 +53,7 @@ def test_rules_on_histories():
     card_like = [row(10, 0.40, 0.30), row(20, 0.20, 0.29), row(30, 0.10, 0.35), row(40, 0.05, 0.41)]
     kept = {"step": 20, "epoch": 2, "metric": "loss", "value": 0.29}
     (overfit,) = run_findings(card_like, kept, metrics, counts, 2e-5)
-    assert "lowest at step 20 (epoch 2) (0.2900)" in overfit and "the 2 evaluations after it" in overfit
+    assert "lowest at step 20 (epoch 2), 0.2900, and higher" in overfit and "the 2 evaluations after it" in overfit
     # one evaluation above the minimum is noise, not a finding
     assert run_findings(card_like[:3], kept, metrics, counts, 2e-5) == []
     # kept by accuracy at another step: the finding says which one the loss would have kept

@@ -56,8 +56,8 @@ def _overfitting(history, kept, metrics, eval_counts, learning_rate) -> str | No
     best, after = history[best_i], history[best_i + 1:]
     if len(after) < OVERFIT_PATIENCE or after[-1]["train_loss"] >= best["train_loss"]:
         return None
-    text = (f"Overfitting: validation loss was lowest at {_where(best)} ({best['loss']:.4f}) and higher in each of "
-            f"the {len(after)} evaluations after it (last {after[-1]['loss']:.4f}), while training loss fell from "
+    text = (f"Overfitting: validation loss was lowest at {_where(best)}, {best['loss']:.4f}, and higher in each "
+            f"of the {len(after)} evaluations after it (last {after[-1]['loss']:.4f}), while training loss fell from "
             f"{best['train_loss']:.4f} to {after[-1]['train_loss']:.4f}.")
     if kept and kept["step"] == best["step"]:
         return text + f" The model kept is that best evaluation, {_where(best)}."

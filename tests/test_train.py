@@ -172,3 +172,30 @@ def test_a_run_cut_short_by_max_steps_projects_the_full_run(small_model, sst2_sa
     per_step = history["train_seconds"] / 8
     assert history["projected_full_train_seconds"] == pytest.approx(per_step * 250, abs=0.2)
     assert "of the 250 steps 2 epochs take: the full run would train for about" in capsys.readouterr().out
+
+
+def test_class_weights_lift_the_rare_label(small_model, sst2_sample, tmp_path):
+    """Real SST-2 sentences made 1:9 imbalanced: with the loss weighted, the rare label is no longer rare to the
+    model, so on balanced validation data it gives that label far more probability."""
+    import textfit
+
+    rows = [json.loads(line) for line in (sst2_sample / "train.jsonl").open()]
+    labels = json.loads((sst2_sample / "labels.json").read_text())
+    kept = [r for r in rows if r["label"] == 0] + [r for r in rows if r["label"] == 1][:100]
+    data = tmp_path / "imbalanced"
+    data.mkdir()
+    (data / "labels.json").write_text(json.dumps(labels))
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    (data / "validation.jsonl").write_text((sst2_sample / "validation.jsonl").read_text())
+    texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open()]
+    rare_probability = {}
+    for setting in ("none", "auto"):
+        out = tmp_path / setting
+        train(small_run_config(small_model, data, out, class_weights=setting))
+        rare_probability[setting] = float(textfit.load(out, precision="fp32").predict_proba(texts)[:, 1].mean())
+    assert rare_probability["auto"] > rare_probability["none"] + 0.15, rare_probability
+    card = (tmp_path / "auto" / "README.md").read_text()
+    assert f"- class_weights: auto ({labels[0]} 0.5" in card
+
+    with pytest.raises(ConfigError, match="needs 2 positive numbers"):
+        train(small_run_config(small_model, data, tmp_path / "bad", class_weights="1,2,3"))

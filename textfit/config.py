@@ -35,6 +35,7 @@ class TrainConfig:
     # -- what to train (multilingual-e5-small: 96M of its 118M parameters are the word embedding matrix)
     freeze_embeddings: bool = False  # keep the word embeddings fixed: no gradient or Adam state for them
     trim_vocab: bool = False  # keep only the tokens the training data uses (Unigram tokenizers): smaller, faster
+    class_weights: str = "none"  # none | auto (total / (labels x count): rare labels weigh more) | "1,3.5,..."
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = 2e-5
     weight_decay: float = 0.0

@@ -78,6 +78,9 @@ class FineTune:
             train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
             max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
         names = self.data.label_names
+        self.class_weights = class_weights(cfg.class_weights, [ex.label for ex in self.data.train], names)
+        if self.class_weights is not None:
+            self.class_weights = self.class_weights.to(self.accelerator.device)
         self.source: ModelSource = resolve_model(cfg.model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.source.path)
@@ -174,7 +177,7 @@ class FineTune:
                     sync = micro == len(group) - 1
                     with contextlib.nullcontext() if sync else acc.no_sync(self.model):
                         logits = self.model(**batch).logits
-                        loss = F.cross_entropy(logits.float(), labels) / len(group)
+                        loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights) / len(group)
                         acc.backward(loss)
                     step_loss += loss.detach()
                     tokens_seen += int(batch["attention_mask"].sum()) * self.world
@@ -405,6 +408,7 @@ class FineTune:
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
                 "eval_counts": counts(self.data.eval),
                 "vocab_note": self.vocab_note, "findings": self.findings,
+                "class_weights": None if self.class_weights is None else self.class_weights.tolist(),
                 "history": self.state["history"], "kept": self.state["best"],
                 "metrics": self.state["best_metrics"], "precision": self.precision,
                 "total_steps": self.state["global_step"], "planned_steps": self.total_steps,
@@ -435,6 +439,24 @@ class FineTune:
             lines.append(f"max_steps {self.config.max_steps} of the {planned:,} steps {self.config.epochs:g} epochs "
                          f"take: the full run would train for about {_duration(self.projected_full_seconds)} here")
         return "\n".join(lines)
+
+
+def class_weights(setting: str, labels: list[int], names: list[str]) -> torch.Tensor | None:
+    """Per-label weights for the training loss (validation loss stays unweighted, comparable across runs)."""
+    if setting == "none":
+        return None
+    if setting == "auto":
+        counts = torch.bincount(torch.tensor(labels), minlength=len(names)).float()
+        return len(labels) / (len(names) * counts.clamp(min=1))
+    try:
+        values = [float(v) for v in setting.split(",")]
+    except ValueError:
+        raise ConfigError(f"class_weights={setting!r}: use none, auto, or one number per label "
+                          f"({', '.join(names)}), e.g. {','.join('1' for _ in names)}") from None
+    if len(values) != len(names) or any(v <= 0 for v in values):
+        raise ConfigError(f"class_weights={setting!r}: needs {len(names)} positive numbers, one per label in the "
+                          f"order {', '.join(names)}")
+    return torch.tensor(values)
 
 
 def _duration(seconds: float) -> str:

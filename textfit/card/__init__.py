@@ -83,6 +83,10 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
               ("max_grad_norm", c["max_grad_norm"])]
     if c["early_stopping_patience"]:
         items.append(("early_stopping_patience", c["early_stopping_patience"]))
+    if facts.get("class_weights"):
+        weights = ", ".join(f"{name} {w:.3g}" for name, w in zip(facts["label_names"], facts["class_weights"],
+                                                                   strict=True))
+        items.append(("class_weights", f"{c['class_weights']} ({weights}), in the training loss"))
     if c.get("freeze_embeddings"):
         items.append(("frozen", "word embeddings (not trained)"))
     if facts.get("vocab_note"):

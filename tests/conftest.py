@@ -118,6 +118,11 @@ def card_facts() -> dict:
     kept = {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0}
     return {"config": config, "base_model": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0",
             "findings": run_findings(history, kept, metrics, {"neg": 150, "pos": 150}, 1e-5),
+            "mistake_count": 36, "mistakes": [
+                {"text": "A film so bad it is good: I laughed all the way through.", "label": "neg",
+                 "predicted": "pos", "confidence": 0.9912},
+                {"text": "Not the masterpiece they promised, yet I would watch it again.", "label": "pos",
+                 "predicted": "neg", "confidence": 0.9655}],
             "dataset": "imdb", "eval_split": "test", "label_names": ["neg", "pos"],
             "train_counts": {"neg": 1489, "pos": 1511}, "eval_counts": {"neg": 150, "pos": 150},
             "history": history, "kept": kept,

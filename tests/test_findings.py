@@ -63,3 +63,20 @@ def test_rules_on_histories():
     assert run_findings(nan, None, metrics, counts, 1.0)[0].startswith("Training diverged: the loss is not a number")
     one = {"accuracy": 0.5, "confusion_matrix": [[50, 0], [50, 0]]}
     assert any(f.startswith("One class: the kept model predicts 'neg'") for f in run_findings([], None, one, counts, 1))
+
+
+def test_confident_mistakes_are_written_and_quoted(trained):
+    import textfit
+
+    rows = [json.loads(line) for line in (trained / "errors.jsonl").open()]
+    metrics = json.loads((trained / "metrics.json").read_text())["eval"]
+    assert len(rows) == round((1 - metrics["accuracy"]) * metrics["num_examples"])
+    confidences = [r["confidence"] for r in rows]
+    assert confidences == sorted(confidences, reverse=True)
+    assert all(r["label"] != r["predicted"] for r in rows)
+    # the kept model itself gives the first one that label with that confidence
+    first = textfit.load(trained, precision="fp32").predict([rows[0]["text"]])[0]
+    assert first["label"] == rows[0]["predicted"]
+    assert abs(first["scores"][rows[0]["predicted"]] - rows[0]["confidence"]) < 0.02
+    card = (trained / "README.md").read_text()
+    assert "### Most confident mistakes" in card and f"predicted **{rows[0]['predicted']}**" in card

@@ -40,6 +40,7 @@ from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dr
 from textfit.findings import run_findings
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
 from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
+from textfit.mistakes import card_quotes, confident_mistakes
 from textfit.models import ModelSource, offline_hint, resolve_model
 from textfit.precision import resolve_precision
 from textfit.vocab_trim import trim_vocabulary
@@ -56,6 +57,7 @@ class FineTune:
         self.out = Path(config.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.findings: list[str] = []
+        self.mistakes: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
                                       "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
@@ -271,6 +273,8 @@ class FineTune:
         loss = float(F.cross_entropy(logits, labels))
         languages = [ex.extra.get("language") for ex in self.data.eval]
         languages = languages if data is self.eval_set and all(languages) else None
+        if data is self.eval_set:
+            self.eval_probs = torch.softmax(logits, dim=-1).numpy()
         return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss,
                                       languages)
 
@@ -312,6 +316,9 @@ class FineTune:
         if self.is_main:
             shutil.rmtree(staging, ignore_errors=True)
             self.accelerator.unwrap_model(self.model).save_pretrained(staging, safe_serialization=True)
+            mistakes = confident_mistakes(self.data.eval, self.eval_probs, self.data.label_names)
+            atomic_write_text(staging / "errors.jsonl", "".join(json.dumps(m, ensure_ascii=False) + "\n"
+                                                                for m in mistakes))
             replace_dir(staging, self.ckpt_dir / "best")
         self.accelerator.wait_for_everyone()
 
@@ -349,8 +356,8 @@ class FineTune:
         """Write the output folder: the kept weights, tokenizer, recipe, history, metrics and card."""
         st, acc = self.state, self.accelerator
         if st["best"] is None:  # no evaluation was asked for: keep the final weights
-            self._save_best()
             st["best_metrics"] = self.evaluate(self.eval_set)
+            self._save_best()
         acc.wait_for_everyone()
         if not self.is_main:
             return st["best_metrics"]
@@ -362,6 +369,8 @@ class FineTune:
         self.tokenizer.save_pretrained(staging)
         save_recipe(self.config, staging / "recipe.yaml")
         summary = self.summary()
+        errors = staging / "errors.jsonl"  # absent in a checkpoint written before textfit kept it
+        self.mistakes = [json.loads(line) for line in errors.open(encoding="utf-8")] if errors.is_file() else []
         self.findings = run_findings(st["history"], st["best"], st["best_metrics"], self._counts(self.data.eval),
                                      self.config.learning_rate)
         atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
@@ -408,6 +417,7 @@ class FineTune:
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
                 "eval_counts": counts(self.data.eval),
                 "vocab_note": self.vocab_note, "findings": self.findings,
+                "mistakes": card_quotes(self.mistakes), "mistake_count": len(self.mistakes),
                 "class_weights": None if self.class_weights is None else self.class_weights.tolist(),
                 "history": self.state["history"], "kept": self.state["best"],
                 "metrics": self.state["best_metrics"], "precision": self.precision,

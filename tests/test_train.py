@@ -196,6 +196,7 @@ def test_class_weights_lift_the_rare_label(small_model, sst2_sample, tmp_path):
     assert rare_probability["auto"] > rare_probability["none"] + 0.15, rare_probability
     card = (tmp_path / "auto" / "README.md").read_text()
     assert f"- class_weights: auto ({labels[0]} 0.5" in card
+    assert "Data checks before training:\n- labels are imbalanced in train" in card  # train ran the data check
 
     with pytest.raises(ConfigError, match="needs 2 positive numbers"):
         train(small_run_config(small_model, data, tmp_path / "bad", class_weights="1,2,3"))

@@ -1,5 +1,6 @@
-"""The `textfit` command: train, evaluate, export, predict, serve.
+"""The `textfit` command: check, train, evaluate, export, predict, serve.
 
+    textfit check --dataset ../shared/data/imdb --eval-split test
     textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
     textfit evaluate outputs/imdb --dataset ../shared/data/imdb --split test --max-eval-samples 1000
     textfit export outputs/imdb --format onnx --quantize int8
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="recipe YAML (keys are these flags with underscores)")
     train.add_argument("--recipe", help="a shipped recipe by name (textfit recipe list), instead of --config")
     _add_config_flags(train)
+
+    check = sub.add_parser("check", help="look at a dataset before training: labels, duplicates, leaks, truncation")
+    check.add_argument("--config", help="recipe YAML, as for train")
+    check.add_argument("--recipe", help="a shipped recipe by name, as for train")
+    _add_config_flags(check)
 
     recipe = sub.add_parser("recipe", help="list shipped recipes, or read one out of a model card")
     recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
@@ -129,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     quiet_transformers()
     try:
-        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "recipe": cmd_recipe,
-                    "export": cmd_export, "serve": cmd_serve}
+        commands = {"train": cmd_train, "check": cmd_check, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                    "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve}
         return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
@@ -143,14 +149,45 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from textfit.train import train
-
+def _config_of(args: argparse.Namespace) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     if args.recipe and args.config:
         raise ConfigError("give --recipe NAME or --config FILE, not both")
     source = recipe_path(args.recipe) if args.recipe else args.config
-    train(TrainConfig.from_sources(source, **overrides))
+    return TrainConfig.from_sources(source, **overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from textfit.train import train
+
+    train(_config_of(args))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from textfit.data import Columns, load_training_data
+    from textfit.data.check import check_data
+    from textfit.models import resolve_model
+
+    cfg = _config_of(args)
+    if not cfg.dataset:
+        raise ConfigError("give --dataset (or a recipe that names one)")
+    data = load_training_data(
+        cfg.dataset, Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column), train_split=cfg.train_split,
+        eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model).path)
+    report = check_data(data.train, data.eval, data.label_names, tokenizer=tokenizer, max_length=cfg.max_length,
+                        seed=cfg.seed)
+    print(f"{data.dataset_name}: train split {cfg.train_split!r}, evaluation {data.eval_split}")
+    for line in report.lines:
+        print(f"  {line}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    if not report.warnings:
+        print("no warnings")
     return 0
 
 

@@ -35,6 +35,7 @@ from textfit.batching import Encoded, collate, default_cache_dir, encode, length
 from textfit.card import render_card, results_rows
 from textfit.config import TrainConfig, save_recipe
 from textfit.data import Columns, Example, load_training_data
+from textfit.data.check import check_data
 from textfit.errors import ConfigError
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
 from textfit.findings import run_findings
@@ -57,6 +58,7 @@ class FineTune:
         self.out = Path(config.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.findings: list[str] = []
+        self.data_warnings: list[str] = []
         self.mistakes: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
@@ -98,6 +100,12 @@ class FineTune:
             print(self.vocab_note, flush=True)
         if cfg.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
+        if self.is_main:  # what `textfit check` would say, before hours go into it
+            report = check_data(self.data.train, self.data.eval, names, tokenizer=self.tokenizer,
+                                max_length=cfg.max_length, seed=cfg.seed)
+            self.data_warnings = report.warnings
+            for warning in report.warnings:
+                print(f"data warning: {warning}", flush=True)
         self.fast_dropout = cfg.fast_dropout and not torch.cuda.is_available()
         if self.fast_dropout:
             register_attention()
@@ -376,7 +384,8 @@ class FineTune:
         atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
                                                      "stopped_early": st["stopped_early"], **summary})
         atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],
-                                                     "eval_split": self.data.eval_split, "findings": self.findings})
+                                                     "eval_split": self.data.eval_split, "findings": self.findings,
+                                                     "data_warnings": self.data_warnings})
         atomic_write_text(staging / "README.md", render_card(self.card_facts()))
         for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
             path.replace(self.out / path.name)
@@ -416,7 +425,7 @@ class FineTune:
                 "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
                 "eval_counts": counts(self.data.eval),
-                "vocab_note": self.vocab_note, "findings": self.findings,
+                "vocab_note": self.vocab_note, "findings": self.findings, "data_warnings": self.data_warnings,
                 "mistakes": card_quotes(self.mistakes), "mistake_count": len(self.mistakes),
                 "class_weights": None if self.class_weights is None else self.class_weights.tolist(),
                 "history": self.state["history"], "kept": self.state["best"],

@@ -149,7 +149,7 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         train_size=sum(facts["train_counts"].values()),
         headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
         kept_sentence=kept_sentence(facts),
-        findings=facts.get("findings") or [],
+        findings=facts.get("findings") or [], data_warnings=facts.get("data_warnings") or [],
         mistakes=facts.get("mistakes") or [], mistake_count=facts.get("mistake_count", 0),
         architecture=facts.get("architecture", "BertForSequenceClassification"),
         label_names=facts["label_names"], config=config, train_counts=facts["train_counts"],

@@ -112,7 +112,8 @@ def card_facts() -> dict:
     metrics = {"loss": 0.2896, "accuracy": 0.88, "precision": 0.875, "recall": 0.8867, "f1": 0.8808,
                "per_class": {"neg": {"precision": 0.8853, "recall": 0.8733, "f1": 0.8792, "support": 150},
                              "pos": {"precision": 0.875, "recall": 0.8867, "f1": 0.8808, "support": 150}},
-               "confusion_matrix": [[131, 19], [17, 133]], "num_examples": 300}
+               "confusion_matrix": [[131, 19], [17, 133]], "num_examples": 300,
+               "accuracy_ci": [0.8433, 0.9133], "f1_ci": [0.8418, 0.9167], "ece": 0.0412}
     from textfit.findings import run_findings
 
     kept = {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0}

@@ -80,3 +80,11 @@ def test_confident_mistakes_are_written_and_quoted(trained):
     assert abs(first["scores"][rows[0]["predicted"]] - rows[0]["confidence"]) < 0.02
     card = (trained / "README.md").read_text()
     assert "### Most confident mistakes" in card and f"predicted **{rows[0]['predicted']}**" in card
+
+
+def test_trained_run_reports_intervals_and_calibration(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())["eval"]
+    low, high = metrics["accuracy_ci"]
+    assert low < metrics["accuracy"] < high and high - low < 0.15  # 300 examples: about +-5 points
+    assert 0 <= metrics["ece"] < 0.3
+    assert "95% bootstrap confidence intervals (300 evaluation examples" in (trained / "README.md").read_text()

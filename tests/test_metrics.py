@@ -39,3 +39,32 @@ def test_per_language_metrics_split_the_headline_numbers():
     assert "per_language" not in classification_metrics(labels, predictions, ["a", "b", "c"])
     with pytest.raises(ValueError, match="2 languages for 6 examples"):
         classification_metrics(labels, predictions, ["a", "b", "c"], languages=["de", "ja"])
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_data():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 2000)
+    predictions = np.where(rng.random(2000) < 0.85, labels, 1 - labels)  # a model right 85% of the time
+    probs = np.eye(2)[predictions] * 0.8 + 0.1
+    small = classification_metrics(labels[:200], predictions[:200], ["neg", "pos"], probs=probs[:200])
+    large = classification_metrics(labels, predictions, ["neg", "pos"], probs=probs)
+    for m in (small, large):
+        assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
+        assert m["f1_ci"][0] <= m["f1"] <= m["f1_ci"][1]
+    width = lambda m: m["accuracy_ci"][1] - m["accuracy_ci"][0]  # noqa: E731
+    assert width(large) < width(small) / 2  # ~1/sqrt(10) of it
+    assert 0.02 < width(large) < 0.05
+
+
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    import numpy as np
+
+    labels = np.array([0] * 90 + [1] * 10)
+    always_neg = np.tile([0.9, 0.1], (100, 1))  # 90% sure of neg, right 90% of the time: calibrated
+    m = classification_metrics(labels, always_neg.argmax(1), ["neg", "pos"], probs=always_neg)
+    assert m["ece"] == pytest.approx(0.0, abs=1e-9)
+    overconfident = np.tile([0.99, 0.01], (100, 1))
+    m = classification_metrics(labels, overconfident.argmax(1), ["neg", "pos"], probs=overconfident)
+    assert m["ece"] == pytest.approx(0.09)

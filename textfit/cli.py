@@ -238,11 +238,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
     languages = [ex.extra.get("language") for ex in examples]
     metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss,
-                                     languages if all(languages) else None)
+                                     languages if all(languages) else None, probs)
     print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples ({clf.backend.name})")
     for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted"):
         if key in metrics:
             print(f"  {key:<12} {metrics[key]:.4f}")
+    if "accuracy_ci" in metrics:
+        (a_lo, a_hi), (f_lo, f_hi) = metrics["accuracy_ci"], metrics["f1_ci"]
+        print(f"  95% bootstrap intervals: accuracy {a_lo:.4f}-{a_hi:.4f}, f1 {f_lo:.4f}-{f_hi:.4f}; "
+              f"calibration error {metrics['ece']:.4f}")
     for lang, m in metrics.get("per_language", {}).items():
         print(f"  [{lang}] accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  ({m['num_examples']} examples)")
     if args.output:

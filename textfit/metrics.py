@@ -4,6 +4,8 @@ Two labels: precision, recall and F1 of the positive class (index 1), as the ref
 More labels: macro averages as `precision`/`recall`/`f1`, weighted ones as `*_weighted`.
 Always: per-class precision/recall/F1/support and the confusion matrix (rows: true, columns: predicted).
 With `languages` (the data's `language` column): the headline metrics again for each language, as `per_language`.
+With `probs`: 95% bootstrap intervals for accuracy and F1 (`accuracy_ci`, `f1_ci`) and the expected calibration
+error (`ece`), so a reader can tell a real difference between two runs from the luck of a 300-example test set.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ SCALAR_KEYS = ("loss", "accuracy", "precision", "recall", "f1")
 LOWER_IS_BETTER = {"loss"}
 
 
+BOOTSTRAP_RESAMPLES = 1000
+CALIBRATION_BINS = 10
+
+
 def classification_metrics(labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str],
-                           loss: float | None = None, languages: Sequence[str] | None = None) -> dict[str, Any]:
+                           loss: float | None = None, languages: Sequence[str] | None = None,
+                           probs: np.ndarray | None = None) -> dict[str, Any]:
     y_true, y_pred = np.asarray(labels), np.asarray(predictions)
     all_ids = list(range(len(label_names)))
     out: dict[str, Any] = {}
@@ -44,7 +51,42 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], la
     out["num_examples"] = len(y_true)
     if languages is not None:
         out["per_language"] = per_language_metrics(y_true, y_pred, label_names, languages)
+    if probs is not None and len(y_true):
+        out["accuracy_ci"], out["f1_ci"] = bootstrap_intervals(y_true, y_pred, len(label_names))
+        out["ece"] = expected_calibration_error(np.asarray(probs), y_true)
     return out
+
+
+def bootstrap_intervals(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int, seed: int = 0,
+                        resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[list[float], list[float]]:
+    """95% percentile intervals of accuracy and F1 (binary: positive class; else macro) over resampled examples."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    pairs = y_true * n_labels + y_pred
+    accuracy, f1 = np.empty(resamples), np.empty(resamples)
+    for r in range(resamples):
+        counts = np.bincount(pairs[rng.integers(0, n, n)], minlength=n_labels * n_labels).reshape(n_labels, n_labels)
+        tp = np.diag(counts).astype(float)
+        accuracy[r] = tp.sum() / n
+        predicted, actual = counts.sum(0), counts.sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_label = np.where(predicted + actual > 0, 2 * tp / (predicted + actual), 0.0)
+        f1[r] = per_label[1] if n_labels == 2 else per_label.mean()
+    interval = lambda values: [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]  # noqa: E731
+    return interval(accuracy), interval(f1)
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted by their size."""
+    return float(sum(b["share"] * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(probs, y_true, bins)))
+
+
+def reliability_bins(probs: np.ndarray, y_true: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict[str, float]]:
+    """Per confidence bin: mean confidence, accuracy and share of examples (the reliability diagram's data)."""
+    confidence, correct = probs.max(1), probs.argmax(1) == y_true
+    which = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return [{"confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean()),
+             "share": float((which == b).mean())} for b in range(bins) if (which == b).any()]
 
 
 def per_language_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str],

@@ -281,10 +281,11 @@ class FineTune:
         loss = float(F.cross_entropy(logits, labels))
         languages = [ex.extra.get("language") for ex in self.data.eval]
         languages = languages if data is self.eval_set and all(languages) else None
+        probs = torch.softmax(logits, dim=-1).numpy()
         if data is self.eval_set:
-            self.eval_probs = torch.softmax(logits, dim=-1).numpy()
+            self.eval_probs = probs
         return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss,
-                                      languages)
+                                      languages, probs)
 
     def _evaluate_and_checkpoint(self) -> None:
         cfg, st = self.config, self.state

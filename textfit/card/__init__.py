@@ -96,6 +96,15 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
     return items
 
 
+def intervals_sentence(metrics: dict[str, Any]) -> str:
+    if "accuracy_ci" not in metrics:
+        return ""
+    (a_lo, a_hi), (f_lo, f_hi) = metrics["accuracy_ci"], metrics["f1_ci"]
+    return (f"95% bootstrap confidence intervals ({metrics['num_examples']:,} evaluation examples resampled 1,000 "
+            f"times): accuracy {a_lo:.4f} to {a_hi:.4f}, F1 {f_lo:.4f} to {f_hi:.4f}. Expected calibration error "
+            f"{metrics['ece']:.4f} (0 when the model's confidence matches its accuracy).")
+
+
 def kept_sentence(facts: dict[str, Any]) -> str:
     kept, history = facts["kept"], facts["history"]
     if not kept or not history:
@@ -148,7 +157,7 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         dataset=facts["dataset"], eval_split=facts["eval_split"], eval_size=metrics["num_examples"],
         train_size=sum(facts["train_counts"].values()),
         headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
-        kept_sentence=kept_sentence(facts),
+        kept_sentence=kept_sentence(facts), intervals=intervals_sentence(metrics),
         findings=facts.get("findings") or [], data_warnings=facts.get("data_warnings") or [],
         mistakes=facts.get("mistakes") or [], mistake_count=facts.get("mistake_count", 0),
         architecture=facts.get("architecture", "BertForSequenceClassification"),

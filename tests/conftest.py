@@ -119,6 +119,8 @@ def card_facts() -> dict:
     kept = {"metric": "loss", "value": 0.2896, "step": 376, "epoch": 2.0}
     return {"config": config, "base_model": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0",
             "findings": run_findings(history, kept, metrics, {"neg": 150, "pos": 150}, 1e-5),
+            "pictures": [("Loss and metrics over training", "training_curves.png"),
+                         ("Confusion matrix", "confusion_matrix.png")],
             "mistake_count": 36, "mistakes": [
                 {"text": "A film so bad it is good: I laughed all the way through.", "label": "neg",
                  "predicted": "pos", "confidence": 0.9912},

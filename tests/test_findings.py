@@ -88,3 +88,15 @@ def test_trained_run_reports_intervals_and_calibration(trained):
     assert low < metrics["accuracy"] < high and high - low < 0.15  # 300 examples: about +-5 points
     assert 0 <= metrics["ece"] < 0.3
     assert "95% bootstrap confidence intervals (300 evaluation examples" in (trained / "README.md").read_text()
+
+
+def test_pictures_are_drawn_and_shown_in_the_card(trained):
+    from PIL import Image
+
+    card = (trained / "README.md").read_text()
+    for name in ("training_curves.png", "confusion_matrix.png", "reliability.png"):
+        with Image.open(trained / name) as image:
+            assert image.format == "PNG" and image.width >= 300 and image.height >= 300
+            colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+            assert len(colours) > 20  # drawn, not blank
+        assert f"]({name})" in card

@@ -54,6 +54,7 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], la
     if probs is not None and len(y_true):
         out["accuracy_ci"], out["f1_ci"] = bootstrap_intervals(y_true, y_pred, len(label_names))
         out["ece"] = expected_calibration_error(np.asarray(probs), y_true)
+        out["reliability"] = reliability_bins(np.asarray(probs), y_true)
     return out
 
 

@@ -33,6 +33,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches, sorted_batches
 from textfit.card import render_card, results_rows
+from textfit.card.pictures import write_pictures
 from textfit.config import TrainConfig, save_recipe
 from textfit.data import Columns, Example, load_training_data
 from textfit.data.check import check_data
@@ -58,6 +59,7 @@ class FineTune:
         self.out = Path(config.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.findings: list[str] = []
+        self.pictures: list[tuple[str, str]] = []
         self.data_warnings: list[str] = []
         self.mistakes: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
@@ -387,6 +389,7 @@ class FineTune:
         atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],
                                                      "eval_split": self.data.eval_split, "findings": self.findings,
                                                      "data_warnings": self.data_warnings})
+        self.pictures = write_pictures(staging, st["history"], st["best"], st["best_metrics"], self.data.label_names)
         atomic_write_text(staging / "README.md", render_card(self.card_facts()))
         for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
             path.replace(self.out / path.name)
@@ -426,7 +429,8 @@ class FineTune:
                 "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
                 "eval_counts": counts(self.data.eval),
-                "vocab_note": self.vocab_note, "findings": self.findings, "data_warnings": self.data_warnings,
+                "vocab_note": self.vocab_note, "findings": self.findings, "pictures": self.pictures,
+                "data_warnings": self.data_warnings,
                 "mistakes": card_quotes(self.mistakes), "mistake_count": len(self.mistakes),
                 "class_weights": None if self.class_weights is None else self.class_weights.tolist(),
                 "history": self.state["history"], "kept": self.state["best"],

@@ -1,4 +1,4 @@
-"""The `textfit` command: check, train, evaluate, export, predict, serve.
+"""The `textfit` command: check, train, evaluate, export, predict, serve, report.
 
     textfit check --dataset ../shared/data/imdb --eval-split test
     textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
@@ -6,6 +6,7 @@
     textfit export outputs/imdb --format onnx --quantize int8
     textfit predict outputs/imdb "A wonderful film." --input reviews.csv --output preds.jsonl
     textfit serve outputs/imdb --port 8000
+    textfit report outputs/imdb --html
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body size (default: 1 MB)")
     serve.add_argument("--batch-window-ms", type=float, default=5.0,
                        help="how long the first request of a batch waits for others (default: 5 ms)")
+
+    report = sub.add_parser("report", help="what a finished run found, again; --html: the card as one HTML page")
+    report.add_argument("model_dir")
+    report.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
+                        help="write the card and its pictures as one self-contained page (default: DIR/card.html)")
     return parser
 
 
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_transformers()
     try:
         commands = {"train": cmd_train, "check": cmd_check, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                    "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve}
+                    "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve, "report": cmd_report}
         return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
@@ -296,6 +302,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     table(rows)
     written = ["model.onnx"] + (["model.int8.onnx"] if args.quantize else [])
     print(f"wrote {', '.join(written)} and export.json to {args.model_dir}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from textfit.card.report import card_html, report_lines
+    from textfit.io import atomic_write_text
+
+    folder = Path(args.model_dir)
+    print("\n".join(report_lines(folder)))
+    if args.html is not None:
+        target = Path(args.html) if args.html else folder / "card.html"
+        atomic_write_text(target, card_html(folder))
+        print(f"wrote {target}")
     return 0
 
 

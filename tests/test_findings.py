@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import small_run_config
+from tests.conftest import run_textfit, small_run_config
 from textfit.findings import run_findings
 from textfit.train import train
 
@@ -39,11 +39,36 @@ def test_a_learning_rate_too_low_is_no_learning(small_model, sst2_sample, tmp_pa
 
 
 def test_a_learning_rate_of_one_is_caught(small_model, sst2_sample, tmp_path):
-    out = tmp_path / "lr1"
-    train(small_run_config(small_model, sst2_sample, out, learning_rate=1.0, max_train_samples=640,
-                           eval_strategy="steps", eval_steps=10))
-    found = findings_of(out)
-    assert any(f.startswith(("Training diverged", "One class", "No learning")) for f in found), found
+    import pytest
+
+    from textfit.errors import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 10 \(validation loss"):
+        train(small_run_config(small_model, sst2_sample, tmp_path / "lr1", learning_rate=1.0, max_train_samples=640,
+                               eval_strategy="steps", eval_steps=10))
+    assert not (tmp_path / "lr1" / "model.safetensors").exists()
+
+
+def test_divergence_stops_and_keeps_the_last_good_evaluation(small_model, sst2_sample, tmp_path):
+    # the learning rate ramps up by 10 per step: fine at step 1, exploded at step 2
+    out = tmp_path / "ramp"
+    train(small_run_config(small_model, sst2_sample, out, learning_rate=1e6, warmup_steps=100_000, max_grad_norm=0,
+                           max_train_samples=640, eval_strategy="steps", eval_steps=1))
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["kept"]["step"] == 1 and saved["eval"]["loss"] < 1.0
+    history = json.loads((out / "history.json").read_text())
+    assert history["stopped_early"] and history["history"][-1]["step"] == 1  # stopped at step 2
+    assert any(f.startswith("Training diverged") and "last good evaluation, step 1" in f for f in saved["findings"])
+
+
+def test_divergence_before_any_evaluation_writes_nothing(small_model, sst2_sample, tmp_path):
+    out = tmp_path / "nan"
+    result = run_textfit("train", "--model", small_model, "--dataset", sst2_sample, "--output-dir", out,
+                         "--learning-rate", "1e6", "--max-grad-norm", "0", "--max-train-samples", "640",
+                         "--max-length", "64")
+    assert result.returncode == 2
+    assert "training diverged at step" in result.stderr and "nothing was written" in result.stderr
+    assert not (out / "model.safetensors").exists()
 
 
 def test_rules_on_histories():

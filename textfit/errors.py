@@ -15,3 +15,7 @@ class DataError(TextfitError):
 
 class ModelError(TextfitError):
     """The model cannot be found or loaded."""
+
+
+class TrainingDiverged(TextfitError):
+    """The loss stopped being a number before any evaluation was good enough to keep."""

@@ -21,9 +21,13 @@ MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no b
 
 
 def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
-                 eval_counts: dict[str, int], learning_rate: float) -> list[str]:
+                 eval_counts: dict[str, int], learning_rate: float, diverged_at: int | None = None) -> list[str]:
     found = []
-    for check in (_divergence, _overfitting, _no_learning):
+    if diverged_at is not None:
+        kept_text = f" The model kept is the last good evaluation, {_where(kept)}." if kept else ""
+        found.append(f"Training diverged: the loss became not a number or exploded at step {diverged_at}, and "
+                     f"training stopped there.{kept_text} Lower the learning rate ({learning_rate:g}).")
+    for check in (_overfitting, _no_learning) if diverged_at is not None else (_divergence, _overfitting, _no_learning):
         message = check(history, kept, metrics, eval_counts, learning_rate)
         if message:
             found.append(message)
@@ -71,8 +75,8 @@ def _no_learning(history, kept, metrics, eval_counts, learning_rate) -> str | No
     if len(history) < 2 or not eval_counts:
         return None
     majority = max(eval_counts.values()) / max(sum(eval_counts.values()), 1)
-    flat = (history[-1]["train_loss"] >= FLAT * history[0]["train_loss"]
-            and history[-1]["loss"] >= FLAT * history[0]["loss"])
+    flat = (FLAT * history[0]["train_loss"] <= history[-1]["train_loss"] <= history[0]["train_loss"] / FLAT
+            and FLAT * history[0]["loss"] <= history[-1]["loss"] <= history[0]["loss"] / FLAT)
     chance_loss = math.log(len(eval_counts))  # what a model that knows nothing scores
     if flat and (metrics["accuracy"] <= majority + MAJORITY_MARGIN or history[-1]["loss"] >= 0.9 * chance_loss):
         return (f"No learning: training loss went from {history[0]['train_loss']:.4f} to "

@@ -37,7 +37,7 @@ from textfit.card.pictures import write_pictures
 from textfit.config import TrainConfig, save_recipe
 from textfit.data import Columns, Example, load_training_data
 from textfit.data.check import check_data
-from textfit.errors import ConfigError
+from textfit.errors import ConfigError, TrainingDiverged
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
 from textfit.findings import run_findings
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
@@ -48,6 +48,7 @@ from textfit.precision import resolve_precision
 from textfit.vocab_trim import trim_vocabulary
 
 FINAL_FILES = ("README.md", "metrics.json", "model.safetensors")  # their presence marks a finished run
+EXPLODED_LOSS = 10  # validation loss above 10x a know-nothing model's: the run has diverged, stop it
 RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "output_dir")
 
 
@@ -203,6 +204,9 @@ class FineTune:
                 st["step_in_epoch"] += 1
                 st["train_time"] += time.perf_counter() - step_start
                 loss_value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
+                if not math.isfinite(loss_value):
+                    self._diverged(loss_value)
+                    break
                 for key in ("log", "eval"):
                     st[f"{key}_loss_sum"] += loss_value
                 st["log_steps"] += 1
@@ -233,6 +237,19 @@ class FineTune:
         self.throughput = {"samples_per_second": samples_seen / self.train_seconds,
                            "tokens_per_second": tokens_seen / self.train_seconds}
         return self.finish()
+
+    def _diverged(self, loss_value: float, what: str = "training loss") -> None:
+        """A loss that is not a number poisons every weight it touches: stop, keep the last good evaluation."""
+        st = self.state
+        st["diverged_at"], st["stopped_early"] = st["global_step"], True
+        if st["best"] is None:
+            raise TrainingDiverged(
+                f"training diverged at step {st['global_step']} ({what} {loss_value}) before any good evaluation, so "
+                f"there is no model to keep and nothing was written. Lower the learning rate "
+                f"({self.config.learning_rate:g}), or evaluate more often (--eval-strategy steps --eval-steps N).")
+        if self.is_main:
+            tqdm.write(f"training diverged at step {st['global_step']} ({what} {loss_value}): stopped; the model kept "
+                       f"is the last good evaluation, step {st['best']['step']}")
 
     def _eval_due(self, end_of_epoch: bool, last: bool) -> bool:
         cfg = self.config
@@ -292,6 +309,10 @@ class FineTune:
     def _evaluate_and_checkpoint(self) -> None:
         cfg, st = self.config, self.state
         metrics = self.evaluate(self.eval_set)
+        exploded = EXPLODED_LOSS * math.log(len(self.data.label_names))  # a know-nothing model scores ln(labels)
+        if not math.isfinite(metrics["loss"]) or metrics["loss"] > exploded:  # nothing to keep or go on from
+            self._diverged(metrics["loss"], "validation loss")
+            return
         row = {"step": st["global_step"], "epoch": round(st["global_step"] / self.steps_per_epoch, 4),
                "train_loss": st["eval_loss_sum"] / max(st["eval_steps_seen"], 1), **scalar_metrics(metrics),
                "train_time": round(st["train_time"], 2)}  # seconds of training (not evaluation) so far
@@ -383,7 +404,7 @@ class FineTune:
         errors = staging / "errors.jsonl"  # absent in a checkpoint written before textfit kept it
         self.mistakes = [json.loads(line) for line in errors.open(encoding="utf-8")] if errors.is_file() else []
         self.findings = run_findings(st["history"], st["best"], st["best_metrics"], self._counts(self.data.eval),
-                                     self.config.learning_rate)
+                                     self.config.learning_rate, st.get("diverged_at"))
         atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
                                                      "stopped_early": st["stopped_early"], **summary})
         atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],

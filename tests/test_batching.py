@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from textfit.batching import collate, encode, length_grouped_batches, sorted_batches
+from textfit.batching import TRUNCATIONS, collate, encode, length_grouped_batches, sorted_batches
 
 
 def padded_tokens(batches, lengths):
@@ -80,3 +80,47 @@ def test_collate_rounds_width_up_to_a_multiple(small_model):
     batch = collate(data, [0, 1], tok.pad_token_id, multiple=32)
     assert batch["input_ids"].shape == (2, 32)
     assert batch["attention_mask"].sum().item() == sum(data.lengths())
+
+
+def test_truncation_keeps_head_tail_or_both(small_model, imdb_sample):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
+    words = tokenizer(review, add_special_tokens=False)["input_ids"]
+    assert len(words) > 600
+    kept = {t: encode(tokenizer, [review], max_length=128, truncation=t).input_ids[0] for t in TRUNCATIONS}
+    for ids in kept.values():
+        assert len(ids) == 128 and ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    assert kept["head"][1:-1] == words[:126]
+    assert kept["tail"][1:-1] == words[-126:]
+    assert kept["head+tail"][1:-1] == words[:31] + words[-95:]  # a quarter of the 126-token budget from the head
+
+    import pytest
+
+    from textfit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sentence pairs are truncated at the head"):
+        encode(tokenizer, ["a"], ["b"], max_length=16, truncation="tail")
+
+
+def test_a_tail_model_reads_the_end_of_a_review(small_model, imdb_sample, trained, tmp_path):
+    """With head truncation a review's ending cannot change the prediction; with tail truncation it does, and
+    textfit.load applies the truncation the model was trained with."""
+    import textfit
+    from tests.conftest import small_run_config
+    from textfit.train import train
+
+    review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
+    endings = [review + " In the end, a masterpiece: wonderful, moving, brilliant.",
+               review + " In the end, a disaster: awful, boring, the worst film ever."]
+    head = textfit.load(trained, precision="fp32").predict_proba(endings)  # trained with max_length 64, head
+    assert abs(head[0] - head[1]).max() < 1e-6
+    tail = textfit.load(trained, precision="fp32", truncation="tail").predict_proba(endings)
+    assert tail[0, 1] > tail[1, 1] + 0.05  # the glowing ending reads as more positive
+
+    out = tmp_path / "tail"
+    train(small_run_config(small_model, imdb_sample, out, truncation="tail", max_steps=20, eval_strategy="no",
+                           eval_split="test", max_eval_samples=50))
+    assert textfit.load(out, precision="fp32").truncation == "tail"  # from the recipe saved with the model
+    assert "keeping their end (`truncation: tail`" in (out / "README.md").read_text()

@@ -32,6 +32,7 @@ class TrainConfig:
     max_eval_samples: int | None = None
     # -- tokenization
     max_length: int = 256  # IMDB reviews: 256 keeps 56% untruncated at 1/4 the attention cost of 512
+    truncation: str = "head"  # what a long text keeps: head | tail | head+tail (first quarter + last 3/4)
     # -- what to train (multilingual-e5-small: 96M of its 118M parameters are the word embedding matrix)
     freeze_embeddings: bool = False  # keep the word embeddings fixed: no gradient or Adam state for them
     trim_vocab: bool = False  # keep only the tokens the training data uses (Unigram tokenizers): smaller, faster
@@ -74,6 +75,7 @@ class TrainConfig:
             "eval_strategy": ("epoch", "steps", "no"),
             "precision": ("auto", "fp32", "bf16", "fp16"),
             "lr_scheduler_type": ("linear", "constant"),
+            "truncation": ("head", "tail", "head+tail"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

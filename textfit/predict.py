@@ -23,7 +23,7 @@ class Classifier:
     """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
 
     def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "auto", batch_size: int = 32,
-                 max_length: int | None = None):
+                 max_length: int | None = None, truncation: str | None = None):
         """backend: auto (see backends.pick_backend), torch, onnx or int8; precision, for PyTorch: auto (bf16
         where the hardware runs it natively), bf16 or fp32."""
         self.path = Path(path)
@@ -35,6 +35,8 @@ class Classifier:
         recipe_path = self.path / "recipe.yaml"
         self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
         self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
+        # long texts keep what they kept in training, unless told otherwise
+        self.truncation = truncation or self.recipe.get("truncation", "head")
         self.batch_size = batch_size
         backend, self.precision = pick_backend(self.path, backend, precision)
         self.backend = open_backend(self.path, backend, self.precision)
@@ -45,7 +47,7 @@ class Classifier:
             texts = [texts]
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        data = encode(self.tokenizer, texts, pairs, max_length=self.max_length)
+        data = encode(self.tokenizer, texts, pairs, max_length=self.max_length, truncation=self.truncation)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for indices in sorted_batches(data.lengths(), self.batch_size):
             batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}

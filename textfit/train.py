@@ -145,7 +145,7 @@ class FineTune:
     def _encode(self, examples: list[Example], max_length: int) -> Encoded:
         pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
         return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=max_length,
-                      labels=[ex.label for ex in examples],
+                      labels=[ex.label for ex in examples], truncation=self.config.truncation,
                       cache_dir=default_cache_dir() if self.config.tokenize_cache else None)
 
     def _check_output_dir(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from textfit.batching import TRUNCATIONS, collate, encode, length_grouped_batches, sorted_batches
 
 
@@ -124,3 +126,32 @@ def test_a_tail_model_reads_the_end_of_a_review(small_model, imdb_sample, traine
                            eval_split="test", max_eval_samples=50))
     assert textfit.load(out, precision="fp32").truncation == "tail"  # from the recipe saved with the model
     assert "keeping their end (`truncation: tail`" in (out / "README.md").read_text()
+
+
+def test_windows_cover_a_long_text_and_average_their_scores(small_model, imdb_sample, trained, tmp_path):
+    from transformers import AutoTokenizer
+
+    import textfit
+    from tests.conftest import run_textfit
+    from textfit.batching import encode_windows
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
+    words = tokenizer(review, add_special_tokens=False)["input_ids"]
+    data, owners = encode_windows(tokenizer, [review, "short one"], max_length=64)
+    content = [ids[1:-1] for ids, owner in zip(data.input_ids, owners, strict=True) if owner == 0]
+    assert content[0] == words[:62] and content[-1][-1] == words[-1]  # from the first token to the last
+    assert all(len(ids) <= 64 for ids in data.input_ids) and owners.count(1) == 1
+    assert content[1][:31] == words[31:62]  # windows overlap by half
+
+    clf = textfit.load(trained, precision="fp32")
+    endings = [review + " In the end, a masterpiece: wonderful, moving, brilliant.",
+               review + " In the end, a disaster: awful, boring, the worst film ever."]
+    probs = clf.predict_proba(endings, windows=True)
+    assert abs(probs.sum(1) - 1).max() < 1e-5
+    assert probs[0, 1] > probs[1, 1]  # the ending counts now, diluted over the windows
+    assert clf.predict_proba(["short one"], windows=True) == pytest.approx(clf.predict_proba(["short one"]), abs=1e-6)
+
+    result = run_textfit("predict", trained, "--windows", endings[0])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\t")[0] == clf.labels[int(probs[0].argmax())]

@@ -78,6 +78,23 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, 
     return Encoded(input_ids, token_types, list(labels) if labels is not None else None)
 
 
+def encode_windows(tokenizer, texts: Sequence[str], *, max_length: int) -> tuple[Encoded, list[int]]:
+    """Every text as overlapping windows of max_length tokens (half a window apart), so nothing is cut off;
+    returns the windows and, for each, the index of its text. Short texts are one window."""
+    prefix, suffix = special_tokens_around(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
+    stride = max(1, budget // 2)
+    windows, owners = [], []
+    for i, ids in enumerate(tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]):
+        starts = range(0, max(len(ids) - budget, 0) + stride, stride) if len(ids) > budget else [0]
+        for start in starts:
+            windows.append(prefix + ids[start:start + budget] + suffix)
+            owners.append(i)
+            if start + budget >= len(ids):
+                break
+    return Encoded(windows, None), owners
+
+
 def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
     """The ids the tokenizer puts before and after a single text ([CLS] ... [SEP], <s> ... </s>)."""
     full = tokenizer("a")["input_ids"]

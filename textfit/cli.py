@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=32)
     _add_backend_flags(predict)
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
+    predict.add_argument("--windows", action="store_true",
+                         help="read long texts whole: overlapping windows of max_length tokens, probabilities averaged")
 
     export = sub.add_parser("export", help="write ONNX (and int8) graphs for fast CPU prediction")
     export.add_argument("model_dir")
@@ -267,7 +269,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.texts and not args.input:
         raise ConfigError("give texts to classify or --input FILE")
     clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
-    for text, pred in zip(args.texts, clf.predict(args.texts) if args.texts else [], strict=True):
+    for text, pred in zip(args.texts, clf.predict(args.texts, windows=args.windows) if args.texts else [],
+                          strict=True):
         scores = ", ".join(f"{k} {v:.3f}" for k, v in pred["scores"].items())
         print(f"{pred['label']}\t({scores})\t{text}")
     if not args.input:
@@ -276,10 +279,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.output:
         from textfit.predict_file import _texts
 
-        for pred in clf.predict_stream(_texts(Path(args.input), column, skip=0)):
+        for pred in clf.predict_stream(_texts(Path(args.input), column, skip=0), windows=args.windows):
             print(json.dumps(pred, ensure_ascii=False))
         return 0
-    rows = predict_file(clf, args.input, args.output, column, progress=not args.no_progress)
+    rows = predict_file(clf, args.input, args.output, column, progress=not args.no_progress, windows=args.windows)
     print(f"wrote {rows:,} predictions to {args.output} ({clf.backend.name})")
     return 0
 

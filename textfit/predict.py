@@ -15,7 +15,7 @@ import yaml
 from transformers import AutoConfig, AutoTokenizer
 
 from textfit.backends import open_backend, pick_backend
-from textfit.batching import collate, encode, sorted_batches
+from textfit.batching import collate, encode, encode_windows, sorted_batches
 from textfit.errors import ModelError
 
 
@@ -41,35 +41,49 @@ class Classifier:
         backend, self.precision = pick_backend(self.path, backend, precision)
         self.backend = open_backend(self.path, backend, self.precision)
 
-    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Class probabilities, one row per text, columns in label order (`self.labels`)."""
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                      windows: bool = False) -> np.ndarray:
+        """Class probabilities, one row per text, columns in label order (`self.labels`). With `windows`, a long
+        text is read whole, as overlapping windows of max_length tokens whose probabilities are averaged."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        data = encode(self.tokenizer, texts, pairs, max_length=self.max_length, truncation=self.truncation)
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if windows and pairs is not None:
+            raise ModelError("windows are for single texts; sentence pairs are truncated at max_length")
+        if windows:
+            data, owners = encode_windows(self.tokenizer, texts, max_length=self.max_length)
+        else:
+            data, owners = encode(self.tokenizer, texts, pairs, max_length=self.max_length,
+                                  truncation=self.truncation), list(range(len(texts)))
+        per_input = np.zeros((len(data), len(self.labels)), dtype=np.float32)
         for indices in sorted_batches(data.lengths(), self.batch_size):
             batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
-            out[indices] = softmax(self.backend.logits(batch))
-        return out
+            per_input[indices] = softmax(self.backend.logits(batch))
+        if not windows:
+            return per_input
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        np.add.at(out, owners, per_input)
+        return out / np.bincount(owners, minlength=len(texts))[:, None]
 
-    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                windows: bool = False) -> list[dict[str, Any]]:
         """[{"label": name, "scores": {name: probability, ...}}, ...] in the order of `texts`."""
-        probs = self.predict_proba(texts, pairs)
+        probs = self.predict_proba(texts, pairs, windows)
         return [{"label": self.labels[int(row.argmax())],
                  "scores": {name: float(p) for name, p in zip(self.labels, row, strict=True)}} for row in probs]
 
-    def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024) -> Iterator[dict[str, Any]]:
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024,
+                       windows: bool = False) -> Iterator[dict[str, Any]]:
         """Predictions for any number of texts in constant memory, chunk by chunk, in input order."""
         chunk: list[str] = []
         for text in texts:
             chunk.append(text)
             if len(chunk) == chunk_size:
-                yield from self.predict(chunk)
+                yield from self.predict(chunk, windows=windows)
                 chunk = []
         if chunk:
-            yield from self.predict(chunk)
+            yield from self.predict(chunk, windows=windows)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -27,13 +27,14 @@ CHUNK = 1024  # texts per sorted chunk: ~99% of the padding saved by global sort
 
 
 def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Path, text_column: str,
-                 *, chunk_size: int = CHUNK, progress: bool = True) -> int:
+                 *, chunk_size: int = CHUNK, progress: bool = True, windows: bool = False) -> int:
     """Write one prediction per input row (JSON Lines, or CSV when OUTPUT ends in .csv); return the row count."""
     source, out = Path(input_path), Path(output_path)
     partial, marker = out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.json")
     identity = {"input": str(source.resolve()), "input_bytes": source.stat().st_size if source.is_file() else None,
                 "input_mtime": source.stat().st_mtime if source.is_file() else None,
-                "model": str(clf.path.resolve()), "labels": clf.labels, "text_column": text_column}
+                "model": str(clf.path.resolve()), "labels": clf.labels, "text_column": text_column,
+                "windows": windows}
     as_csv = out.suffix.lower() == ".csv"
     done = _rows_done(partial, marker, identity, as_csv)
     if done:
@@ -52,7 +53,7 @@ def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Pat
     texts = _texts(source, text_column, skip=done)
     with open(partial, "a", encoding="utf-8", newline="") as handle:
         while chunk := _take(texts, chunk_size):
-            lines = [_format(pred, clf.labels, as_csv) for pred in clf.predict(chunk)]
+            lines = [_format(pred, clf.labels, as_csv) for pred in clf.predict(chunk, windows=windows)]
             handle.write("".join(lines))
             handle.flush()
             os.fsync(handle.fileno())

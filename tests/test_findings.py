@@ -18,10 +18,11 @@ def test_healthy_run_has_no_findings(trained):
     assert "**Finding.**" not in (trained / "README.md").read_text()
 
 
-def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample, tmp_path):
+def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample, tmp_path, capsys):
     # 160 sentences, 8 epochs at a high learning rate: the model memorises them and validation loss climbs
     out = tmp_path / "overfit"
     train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4))
+    assert "the model is overfitting; the checkpoint of step" in capsys.readouterr().out  # said as it happens
     found = findings_of(out)
     assert any(f.startswith("Overfitting: validation loss was lowest at") for f in found), found
     kept = json.loads((out / "metrics.json").read_text())["kept"]

@@ -194,6 +194,9 @@ def test_class_weights_lift_the_rare_label(small_model, sst2_sample, tmp_path):
         train(small_run_config(small_model, data, out, class_weights=setting))
         rare_probability[setting] = float(textfit.load(out, precision="fp32").predict_proba(texts)[:, 1].mean())
     assert rare_probability["auto"] > rare_probability["none"] + 0.15, rare_probability
+    # unweighted, the model learned to answer the common label only, and says so
+    findings = json.loads((tmp_path / "none" / "metrics.json").read_text())["findings"]
+    assert any(f.startswith(f"One class: the kept model predicts {labels[0]!r}") for f in findings), findings
     card = (tmp_path / "auto" / "README.md").read_text()
     assert f"- class_weights: auto ({labels[0]} 0.5" in card
     assert "Data checks before training:\n- labels are imbalanced in train" in card  # train ran the data check

@@ -37,6 +37,15 @@ def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, met
     return found
 
 
+def overfitting_so_far(history: list[dict[str, Any]]) -> bool:
+    """During training: validation loss above its minimum for the last OVERFIT_PATIENCE evaluations while
+    training loss fell, the moment the run starts to overfit (said once, as it happens)."""
+    if len(history) < OVERFIT_PATIENCE + 1:
+        return False
+    best_i = min(range(len(history)), key=lambda i: history[i]["loss"])
+    return len(history) - 1 - best_i == OVERFIT_PATIENCE and history[-1]["train_loss"] < history[best_i]["train_loss"]
+
+
 def _where(row: dict[str, Any]) -> str:
     return f"step {row['step']} (epoch {row['epoch']:g})"
 

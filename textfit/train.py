@@ -39,7 +39,7 @@ from textfit.data import Columns, Example, load_training_data
 from textfit.data.check import check_data
 from textfit.errors import ConfigError, TrainingDiverged
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
-from textfit.findings import run_findings
+from textfit.findings import OVERFIT_PATIENCE, overfitting_so_far, run_findings
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
 from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
 from textfit.mistakes import card_quotes, confident_mistakes
@@ -334,6 +334,13 @@ class FineTune:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "epoch"))
             mark = "  [best]" if improved else ""
             tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{mark}")
+            if overfitting_so_far(st["history"]):
+                best = st["best"]
+                tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations since step "
+                           f"{best['step']} while training loss falls: the model is overfitting; the checkpoint of "
+                           f"step {best['step']} is kept" if best["metric"] == "loss" else
+                           f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while training "
+                           f"loss falls: the model is overfitting")
         patience = cfg.early_stopping_patience
         if patience and st["evals_since_best"] >= patience and st["global_step"] < self.total_steps:
             st["stopped_early"] = True

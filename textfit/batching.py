@@ -86,12 +86,13 @@ def encode_windows(tokenizer, texts: Sequence[str], *, max_length: int) -> tuple
     stride = max(1, budget // 2)
     windows, owners = [], []
     for i, ids in enumerate(tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]):
-        starts = range(0, max(len(ids) - budget, 0) + stride, stride) if len(ids) > budget else [0]
-        for start in starts:
+        start = 0
+        while True:
             windows.append(prefix + ids[start:start + budget] + suffix)
             owners.append(i)
             if start + budget >= len(ids):
                 break
+            start += stride
     return Encoded(windows, None), owners
 
 

@@ -175,17 +175,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
-    from textfit.data import Columns, load_training_data
     from textfit.data.check import check_data
     from textfit.models import resolve_model
+    from textfit.train import load_data
 
     cfg = _config_of(args)
-    if not cfg.dataset:
-        raise ConfigError("give --dataset (or a recipe that names one)")
-    data = load_training_data(
-        cfg.dataset, Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column), train_split=cfg.train_split,
-        eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
+    data = load_data(cfg)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model).path)
     report = check_data(data.train, data.eval, data.label_names, tokenizer=tokenizer, max_length=cfg.max_length,
                         seed=cfg.seed)

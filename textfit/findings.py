@@ -38,12 +38,21 @@ def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, met
 
 
 def overfitting_so_far(history: list[dict[str, Any]]) -> bool:
-    """During training: validation loss above its minimum for the last OVERFIT_PATIENCE evaluations while
-    training loss fell, the moment the run starts to overfit (said once, as it happens)."""
-    if len(history) < OVERFIT_PATIENCE + 1:
-        return False
-    best_i = min(range(len(history)), key=lambda i: history[i]["loss"])
-    return len(history) - 1 - best_i == OVERFIT_PATIENCE and history[-1]["train_loss"] < history[best_i]["train_loss"]
+    """During training: true at the evaluation where the run first counts as overfitting (said once)."""
+    span = _overfit_span(history)
+    return span is not None and len(span[1]) == OVERFIT_PATIENCE
+
+
+def _overfit_span(history: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """(the evaluation with the lowest validation loss, the OVERFIT_PATIENCE or more after it) when training
+    loss fell meanwhile; None otherwise."""
+    best_i = min(range(len(history)), key=lambda i: history[i]["loss"], default=None)
+    if best_i is None:
+        return None
+    best, after = history[best_i], history[best_i + 1:]
+    if len(after) < OVERFIT_PATIENCE or after[-1]["train_loss"] >= best["train_loss"]:
+        return None
+    return best, after
 
 
 def _where(row: dict[str, Any]) -> str:
@@ -63,12 +72,10 @@ def _divergence(history, kept, metrics, eval_counts, learning_rate) -> str | Non
 
 
 def _overfitting(history, kept, metrics, eval_counts, learning_rate) -> str | None:
-    if len(history) < OVERFIT_PATIENCE + 1:
+    span = _overfit_span(history)
+    if span is None:
         return None
-    best_i = min(range(len(history)), key=lambda i: history[i]["loss"])
-    best, after = history[best_i], history[best_i + 1:]
-    if len(after) < OVERFIT_PATIENCE or after[-1]["train_loss"] >= best["train_loss"]:
-        return None
+    best, after = span
     text = (f"Overfitting: validation loss was lowest at {_where(best)}, {best['loss']:.4f}, and higher in each "
             f"of the {len(after)} evaluations after it (last {after[-1]['loss']:.4f}), while training loss fell from "
             f"{best['train_loss']:.4f} to {after[-1]['train_loss']:.4f}.")

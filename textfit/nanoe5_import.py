@@ -127,13 +127,9 @@ def _bert_state_dict(raw: dict[str, np.ndarray], *, hidden: int, layers: int, in
              "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
     for layer in range(layers):
         for short, long in names.items():
-            prefix = f"encoder.layer.{layer}.{long}"
-            if short in shapes:
-                out[f"{prefix}.weight"] = raw[f"l{layer}.{short}.w"].reshape(shapes[short])
-                out[f"{prefix}.bias"] = raw[f"l{layer}.{short}.b"]
-            else:
-                out[f"{prefix}.weight"] = raw[f"l{layer}.{short}.w"]
-                out[f"{prefix}.bias"] = raw[f"l{layer}.{short}.b"]
+            prefix, weight = f"encoder.layer.{layer}.{long}", raw[f"l{layer}.{short}.w"]
+            out[f"{prefix}.weight"] = weight.reshape(shapes[short]) if short in shapes else weight  # LayerNorms: 1-D
+            out[f"{prefix}.bias"] = raw[f"l{layer}.{short}.b"]
     return out
 
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -35,7 +36,7 @@ from textfit.batching import Encoded, collate, default_cache_dir, encode, length
 from textfit.card import render_card, results_rows
 from textfit.card.pictures import write_pictures
 from textfit.config import TrainConfig, save_recipe
-from textfit.data import Columns, Example, load_training_data
+from textfit.data import Columns, Example, TrainingData, load_training_data
 from textfit.data.check import check_data
 from textfit.errors import ConfigError, TrainingDiverged
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
@@ -63,6 +64,7 @@ class FineTune:
         self.pictures: list[tuple[str, str]] = []
         self.data_warnings: list[str] = []
         self.mistakes: list[dict[str, Any]] = []
+        self.eval_probs: np.ndarray | None = None  # the last evaluation's probabilities, for errors.jsonl
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
                                       "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
@@ -80,10 +82,7 @@ class FineTune:
         self._check_output_dir()
         set_seed(cfg.seed)
 
-        self.data = load_training_data(
-            cfg.dataset or _missing("dataset"), Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column),
-            train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
-            max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
+        self.data = load_data(cfg)
         names = self.data.label_names
         self.class_weights = class_weights(cfg.class_weights, [ex.label for ex in self.data.train], names)
         if self.class_weights is not None:
@@ -98,7 +97,7 @@ class FineTune:
             raise offline_hint(cfg.model, exc) from exc
         self.vocab_note: str | None = None
         if cfg.trim_vocab:
-            texts = [ex.text for ex in self.data.train] + [ex.text_pair or "" for ex in self.data.train]
+            texts = [ex.text for ex in self.data.train] + [ex.text_pair for ex in self.data.train if ex.text_pair]
             self.tokenizer, model, self.vocab_note = trim_vocabulary(self.tokenizer, model, texts)
             print(self.vocab_note, flush=True)
         if cfg.freeze_embeddings:
@@ -335,12 +334,9 @@ class FineTune:
             mark = "  [best]" if improved else ""
             tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{mark}")
             if overfitting_so_far(st["history"]):
-                best = st["best"]
-                tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations since step "
-                           f"{best['step']} while training loss falls: the model is overfitting; the checkpoint of "
-                           f"step {best['step']} is kept" if best["metric"] == "loss" else
-                           f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while training "
-                           f"loss falls: the model is overfitting")
+                kept = f"; the checkpoint of step {st['best']['step']} is kept" if key == "loss" else ""
+                tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while training "
+                           f"loss falls: the model is overfitting{kept}")
         patience = cfg.early_stopping_patience
         if patience and st["evals_since_best"] >= patience and st["global_step"] < self.total_steps:
             st["stopped_early"] = True
@@ -491,6 +487,14 @@ class FineTune:
             lines.append(f"max_steps {self.config.max_steps} of the {planned:,} steps {self.config.epochs:g} epochs "
                          f"take: the full run would train for about {_duration(self.projected_full_seconds)} here")
         return "\n".join(lines)
+
+
+def load_data(cfg: TrainConfig) -> TrainingData:
+    """The training and evaluation examples a config names (what `train` and `textfit check` both read)."""
+    return load_training_data(
+        cfg.dataset or _missing("dataset"), Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column),
+        train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
 
 
 def class_weights(setting: str, labels: list[int], names: list[str]) -> torch.Tensor | None:

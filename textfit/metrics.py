@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 SCALAR_KEYS = ("loss", "accuracy", "precision", "recall", "f1")
-LOWER_IS_BETTER = {"loss"}
+LOWER_IS_BETTER = {"loss", "mse", "mae"}
 
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -113,3 +113,59 @@ def is_improvement(value: float, best: float | None, metric: str) -> bool:
     if best is None:
         return True
     return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+# -- multi-label and regression -------------------------------------------------------------------------------
+
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)  # candidates for the multi-label decision threshold
+
+
+def multilabel_metrics(targets: np.ndarray, probs: np.ndarray, label_names: Sequence[str], threshold: float,
+                       loss: float | None = None) -> dict[str, Any]:
+    """Micro and macro precision/recall/F1, subset accuracy (every label right) and per-label figures, with a
+    label predicted wherever its sigmoid probability reaches `threshold`."""
+    y_true, y_pred = np.asarray(targets).astype(int), (np.asarray(probs) >= threshold).astype(int)
+    out: dict[str, Any] = {} if loss is None else {"loss": float(loss)}
+    out["subset_accuracy"] = float(accuracy_score(y_true, y_pred))
+    for average in ("micro", "macro"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        out.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
+    out["threshold"] = float(threshold)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    out["per_class"] = {
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, name in enumerate(label_names)
+    }
+    out["num_examples"] = len(y_true)
+    return out
+
+
+def best_threshold(targets: np.ndarray, probs: np.ndarray) -> float:
+    """The threshold (0.05 to 0.95) with the highest micro F1 on these examples; ties go to the one nearest 0.5."""
+    y_true = np.asarray(targets).astype(bool)
+    scores = []
+    for t in THRESHOLDS:
+        predicted = np.asarray(probs) >= t
+        tp = (predicted & y_true).sum()
+        scores.append((2 * tp / max(predicted.sum() + y_true.sum(), 1), -abs(t - 0.5), t))
+    return float(max(scores)[2])
+
+
+def regression_metrics(targets: Sequence[float], predictions: Sequence[float], loss: float | None = None,
+                       languages: Sequence[str] | None = None) -> dict[str, Any]:
+    """Mean squared and absolute error, and how well the predictions order the texts (Pearson, Spearman)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    y, p = np.asarray(targets, dtype=float), np.asarray(predictions, dtype=float)
+    out: dict[str, Any] = {} if loss is None else {"loss": float(loss)}
+    out["mse"] = float(np.mean((p - y) ** 2))
+    out["mae"] = float(np.mean(np.abs(p - y)))
+    constant = len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0  # correlation is undefined: say 0, not NaN
+    out["pearson"] = 0.0 if constant else float(pearsonr(y, p)[0])
+    out["spearman"] = 0.0 if constant else float(spearmanr(y, p)[0])
+    out["num_examples"] = len(y)
+    if languages is not None:
+        langs = np.asarray([str(lang) for lang in languages])
+        out["per_language"] = {lang: regression_metrics(y[langs == lang], p[langs == lang])
+                               for lang in sorted(set(langs.tolist()))}
+    return out

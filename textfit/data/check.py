@@ -26,7 +26,7 @@ class DataReport:
 
 def _shown(examples: list[Example]) -> str:
     more = f" and {len(examples) - EXAMPLES_SHOWN} more" if len(examples) > EXAMPLES_SHOWN else ""
-    return ", ".join(ex.extra.get("id") or ex.where for ex in examples[:EXAMPLES_SHOWN]) + more
+    return ", ".join(str(ex.extra.get("id") or ex.where) for ex in examples[:EXAMPLES_SHOWN]) + more
 
 
 def _key(ex: Example) -> tuple[str, str | None]:

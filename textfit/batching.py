@@ -15,6 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ class Encoded:
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
-    labels: list[int] | None = None
+    labels: list[Any] | None = None  # class indices, multi-hot lists or target values
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -200,6 +201,7 @@ def collate(data: Encoded, indices: Sequence[int], pad_token_id: int, multiple: 
             seq = data.token_type_ids[i]
             types[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         batch["token_type_ids"] = types
-    if data.labels is not None:
-        batch["labels"] = torch.tensor([data.labels[i] for i in indices], dtype=torch.long)
+    if data.labels is not None:  # class indices; or floats: multi-hot label sets, regression targets
+        values = [data.labels[i] for i in indices]
+        batch["labels"] = torch.tensor(values, dtype=torch.long if isinstance(values[0], int) else torch.float32)
     return batch

@@ -183,7 +183,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     data = load_data(cfg)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model).path)
     report = check_data(data.train, data.eval, data.label_names, tokenizer=tokenizer, max_length=cfg.max_length,
-                        seed=cfg.seed)
+                        seed=cfg.seed, task=data.task)
     print(f"{data.dataset_name}: train split {cfg.train_split!r}, evaluation {data.eval_split}")
     for line in report.lines:
         print(f"  {line}")
@@ -221,37 +221,35 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from textfit.data import Columns, load_eval_examples
     from textfit.io import atomic_write_json
-    from textfit.metrics import classification_metrics
     from textfit.predict import load
+    from textfit.task import evaluate_scores
 
     clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
     recipe = clf.recipe
     columns = Columns(args.text_column or recipe.get("text_column", "text"),
                       args.label_column or recipe.get("label_column", "label"),
-                      args.text_pair_column or recipe.get("text_pair_column"))
+                      args.text_pair_column or recipe.get("text_pair_column"), recipe.get("label_pattern"))
     examples, split = load_eval_examples(args.dataset, args.split, columns, clf.labels, args.max_eval_samples,
-                                         recipe.get("seed", 42))
+                                         recipe.get("seed", 42), clf.task)
     pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
-    probs = clf.predict_proba([ex.text for ex in examples], pairs)
-    labels = np.array([ex.label for ex in examples])
-    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    scores = clf.predict_proba([ex.text for ex in examples], pairs)
     languages = [ex.extra.get("language") for ex in examples]
-    metrics = classification_metrics(labels.tolist(), probs.argmax(1).tolist(), clf.labels, loss,
-                                     languages if all(languages) else None, probs)
+    metrics = evaluate_scores(clf.task, scores, [ex.label for ex in examples], clf.labels, threshold=clf.threshold,
+                              languages=languages if all(languages) else None)
     print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples ({clf.backend.name})")
-    for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted"):
+    for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted", "subset_accuracy", "f1_micro",
+                "f1_macro", "threshold", "mse", "mae", "pearson", "spearman"):
         if key in metrics:
-            print(f"  {key:<12} {metrics[key]:.4f}")
+            print(f"  {key:<16} {metrics[key]:.4f}")
     if "accuracy_ci" in metrics:
         (a_lo, a_hi), (f_lo, f_hi) = metrics["accuracy_ci"], metrics["f1_ci"]
         print(f"  95% bootstrap intervals: accuracy {a_lo:.4f}-{a_hi:.4f}, f1 {f_lo:.4f}-{f_hi:.4f}; "
               f"calibration error {metrics['ece']:.4f}")
     for lang, m in metrics.get("per_language", {}).items():
-        print(f"  [{lang}] accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  ({m['num_examples']} examples)")
+        shown = "  ".join(f"{k} {m[k]:.4f}" for k in ("accuracy", "f1", "mae", "spearman") if k in m)
+        print(f"  [{lang}] {shown}  ({m['num_examples']} examples)")
     if args.output:
         atomic_write_json(args.output, {"dataset": args.dataset, "split": split, **metrics})
     return 0
@@ -267,7 +265,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for text, pred in zip(args.texts, clf.predict(args.texts, windows=args.windows) if args.texts else [],
                           strict=True):
         scores = ", ".join(f"{k} {v:.3f}" for k, v in pred["scores"].items())
-        print(f"{pred['label']}\t({scores})\t{text}")
+        answer = (f"{pred['value']:.4f}" if "value" in pred else
+                  ", ".join(pred["labels"]) or "(no label)" if "labels" in pred else pred["label"])
+        print(f"{answer}\t({scores})\t{text}")
     if not args.input:
         return 0
     column = args.text_column or clf.recipe.get("text_column", "text")

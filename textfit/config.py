@@ -25,6 +25,8 @@ class TrainConfig:
     text_column: str = "text"
     text_pair_column: str | None = None  # second text column for sentence-pair tasks
     label_column: str = "label"
+    label_pattern: str | None = None  # regex whose group, found in label_column, is the label: "_(?P<rating>\d+)$"
+    task: str = "auto"  # single | multi-label | regression; auto: a list of labels per text or a fraction says
     train_split: str = "train"
     eval_split: str | None = None  # None: "validation" if present, else carved from train
     validation_fraction: float = 0.1  # share of train held out when no evaluation split exists
@@ -36,6 +38,7 @@ class TrainConfig:
     # -- what to train (multilingual-e5-small: 96M of its 118M parameters are the word embedding matrix)
     freeze_embeddings: bool = False  # keep the word embeddings fixed: no gradient or Adam state for them
     trim_vocab: bool = False  # keep only the tokens the training data uses (Unigram tokenizers): smaller, faster
+    threshold: float | None = None  # multi-label: a label applies from this probability; unset: tuned on validation
     class_weights: str = "none"  # none | auto (total / (labels x count): rare labels weigh more) | "1,3.5,..."
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = 2e-5
@@ -76,6 +79,7 @@ class TrainConfig:
             "precision": ("auto", "fp32", "bf16", "fp16"),
             "lr_scheduler_type": ("linear", "constant"),
             "truncation": ("head", "tail", "head+tail"),
+            "task": ("auto", "single", "multi-label", "regression"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -89,6 +93,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name}={value!r}: must be greater than 0 (or left unset)")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise ConfigError(f"threshold={self.threshold!r}: must be between 0 and 1 (or left unset: tuned)")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction={self.validation_fraction!r}: must be between 0 and 1")
         if self.train_batch_size % self.gradient_accumulation_steps:

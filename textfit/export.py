@@ -24,6 +24,7 @@ from textfit.errors import ConfigError, ModelError
 from textfit.io import atomic_write_json
 from textfit.precision import resolve_precision
 from textfit.predict import Classifier
+from textfit.task import targets
 
 OPSET = 17  # LayerNorm as one op; supported by every onnxruntime of the last three years
 
@@ -57,11 +58,12 @@ def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: 
     fp32_path = folder / ONNX_FILES["onnx"]
     _write_atomically(fp32_path, lambda tmp: _trace(reference, tmp))
     expected = reference.predict_proba(texts, pairs)
-    rows = [_agreement("torch-fp32", expected, expected, labels)]
+    task_of_run = (reference.task, reference.threshold)
+    rows = [_agreement("torch-fp32", expected, expected, labels, *task_of_run)]
     if resolve_precision("auto")[0] == "bf16":  # what `--backend auto` runs on this hardware
         bf16 = Classifier(folder, backend="torch", precision="bf16").predict_proba(texts, pairs)
-        rows.append(_agreement("torch-bf16", bf16, expected, labels))
-    rows.append(_agreement("onnxruntime-fp32", _probs(folder, "onnx", texts, pairs), expected, labels))
+        rows.append(_agreement("torch-bf16", bf16, expected, labels, *task_of_run))
+    rows.append(_agreement("onnxruntime-fp32", _probs(folder, "onnx", texts, pairs), expected, labels, *task_of_run))
 
     refused = None
     if quantize == "int8":
@@ -71,7 +73,7 @@ def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: 
         try:
             _quantize(fp32_path, staging)
             os.replace(staging, int8_path)  # measured under its real name, the one the backend opens
-            row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels)
+            row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels, *task_of_run)
             rows.append(row)
             drop = rows[0].accuracy - row.accuracy
             if drop > max_accuracy_drop + 1e-9 and not force:  # exactly at the limit is allowed
@@ -95,11 +97,12 @@ def _evaluation_data(clf: Classifier, dataset: str | None, split: str | None,
     if not dataset:
         raise ConfigError(f"{clf.path}: no recipe.yaml names the training data; pass --dataset to compare on")
     columns = Columns(recipe.get("text_column", "text"), recipe.get("label_column", "label"),
-                      recipe.get("text_pair_column"))
+                      recipe.get("text_pair_column"), recipe.get("label_pattern"))
     examples, _ = load_eval_examples(dataset, split or recipe.get("eval_split"), columns, clf.labels, max_samples,
-                                     recipe.get("seed", 42))
+                                     recipe.get("seed", 42), clf.task)
     pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
-    return [ex.text for ex in examples], pairs, np.array([ex.label for ex in examples])
+    return [ex.text for ex in examples], pairs, np.array(targets(clf.task, [ex.label for ex in examples],
+                                                                 len(clf.labels)))
 
 
 def _trace(clf: Classifier, path: Path) -> None:
@@ -149,7 +152,16 @@ def _probs(folder: Path, backend: str, texts: list[str], pairs: list[str] | None
     return Classifier(folder, backend=backend).predict_proba(texts, pairs)
 
 
-def _agreement(name: str, probs: np.ndarray, expected: np.ndarray, labels: np.ndarray) -> Agreement:
+def _agreement(name: str, probs: np.ndarray, expected: np.ndarray, labels: np.ndarray, task: str = "single",
+               threshold: float = 0.5) -> Agreement:
+    """Accuracy (multi-label: every label right), labels as the fp32 model's, largest score difference.
+    Regression has no labels: only the largest difference of the predicted values is measured."""
+    diff = float(np.abs(probs - expected).max())
+    if task == "regression":
+        return Agreement(name, float("nan"), float("nan"), diff)
+    if task == "multi-label":
+        predicted, reference = probs >= threshold, expected >= threshold
+        return Agreement(name, float((predicted == labels.astype(bool)).all(1).mean()),
+                         float((predicted == reference).all(1).mean()), diff)
     predicted = probs.argmax(1)
-    return Agreement(name, float((predicted == labels).mean()), float((predicted == expected.argmax(1)).mean()),
-                     float(np.abs(probs - expected).max()))
+    return Agreement(name, float((predicted == labels).mean()), float((predicted == expected.argmax(1)).mean()), diff)

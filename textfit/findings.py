@@ -21,17 +21,22 @@ MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no b
 
 
 def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
-                 eval_counts: dict[str, int], learning_rate: float, diverged_at: int | None = None) -> list[str]:
+                 eval_counts: dict[str, int], learning_rate: float, diverged_at: int | None = None,
+                 task: str = "single") -> list[str]:
+    """The findings of a run; no-learning and one-class judge accuracy, so they speak for single-label runs."""
     found = []
     if diverged_at is not None:
         kept_text = f" The model kept is the last good evaluation, {_where(kept)}." if kept else ""
         found.append(f"Training diverged: the loss became not a number or exploded at step {diverged_at}, and "
                      f"training stopped there.{kept_text} Lower the learning rate ({learning_rate:g}).")
-    for check in (_overfitting, _no_learning) if diverged_at is not None else (_divergence, _overfitting, _no_learning):
+    checks = [_overfitting] if diverged_at is not None else [_divergence, _overfitting]
+    if task == "single":
+        checks.append(_no_learning)
+    for check in checks:
         message = check(history, kept, metrics, eval_counts, learning_rate)
         if message:
             found.append(message)
-    one_class = _one_class(metrics, list(eval_counts))
+    one_class = _one_class(metrics, list(eval_counts)) if task == "single" else None
     if one_class:
         found.append(one_class)
     return found

@@ -16,8 +16,11 @@ QUOTED_IN_CARD = 3
 QUOTE_CHARS = 300
 
 
-def confident_mistakes(examples: list[Example], probs: np.ndarray, label_names: list[str]) -> list[dict[str, Any]]:
-    """Every misclassified example, the most confident first."""
+def confident_mistakes(examples: list[Example], probs: np.ndarray, label_names: list[str],
+                       task: str = "single") -> list[dict[str, Any]]:
+    """Every misclassified example, the most confident first (single-label runs: one label, one confidence)."""
+    if task != "single":
+        return []
     predicted = probs.argmax(1)
     wrong = [i for i, ex in enumerate(examples) if predicted[i] != ex.label]
     wrong.sort(key=lambda i: -float(probs[i, predicted[i]]))

@@ -17,6 +17,7 @@ from transformers import AutoConfig, AutoTokenizer
 from textfit.backends import open_backend, pick_backend
 from textfit.batching import collate, encode, encode_windows, sorted_batches
 from textfit.errors import ModelError
+from textfit.task import DEFAULT_THRESHOLD, scores, task_of
 
 
 class Classifier:
@@ -32,6 +33,8 @@ class Classifier:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         config = AutoConfig.from_pretrained(self.path)
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.task = task_of(config)  # single | multi-label | regression, from config.json's problem_type
+        self.threshold = float(getattr(config, "multi_label_threshold", None) or DEFAULT_THRESHOLD)
         recipe_path = self.path / "recipe.yaml"
         self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
         self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
@@ -43,8 +46,9 @@ class Classifier:
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
                       windows: bool = False) -> np.ndarray:
-        """Class probabilities, one row per text, columns in label order (`self.labels`). With `windows`, a long
-        text is read whole, as overlapping windows of max_length tokens whose probabilities are averaged."""
+        """Scores, one row per text, columns in label order (`self.labels`): class probabilities (single-label),
+        per-label probabilities (multi-label) or the predicted value (regression). With `windows`, a long text is
+        read whole, as overlapping windows of max_length tokens whose scores are averaged."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
@@ -59,7 +63,7 @@ class Classifier:
         per_input = np.zeros((len(data), len(self.labels)), dtype=np.float32)
         for indices in sorted_batches(data.lengths(), self.batch_size):
             batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
-            per_input[indices] = softmax(self.backend.logits(batch))
+            per_input[indices] = scores(self.task, self.backend.logits(batch))
         if not windows:
             return per_input
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
@@ -68,10 +72,20 @@ class Classifier:
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
                 windows: bool = False) -> list[dict[str, Any]]:
-        """[{"label": name, "scores": {name: probability, ...}}, ...] in the order of `texts`."""
-        probs = self.predict_proba(texts, pairs, windows)
-        return [{"label": self.labels[int(row.argmax())],
-                 "scores": {name: float(p) for name, p in zip(self.labels, row, strict=True)}} for row in probs]
+        """One dict per text, in the order of `texts`, with "scores" ({label: score}) and, by task, "label" (the
+        most probable class), "labels" (every label at or above the threshold, most probable first) or "value"."""
+        out = []
+        for row in self.predict_proba(texts, pairs, windows):
+            pred: dict[str, Any] = {}
+            if self.task == "regression":
+                pred["value"] = float(row[0])
+            elif self.task == "multi-label":
+                pred["labels"] = [self.labels[i] for i in np.argsort(-row) if row[i] >= self.threshold]
+            else:
+                pred["label"] = self.labels[int(row.argmax())]
+            pred["scores"] = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
+            out.append(pred)
+        return out
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024,
                        windows: bool = False) -> Iterator[dict[str, Any]]:
@@ -84,11 +98,6 @@ class Classifier:
                 chunk = []
         if chunk:
             yield from self.predict(chunk, windows=windows)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def load(path: str | Path, **kwargs: Any) -> Classifier:

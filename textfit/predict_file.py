@@ -43,7 +43,7 @@ def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Pat
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             if as_csv:
-                handle.write(_csv_line(["label", *(f"score_{name}" for name in clf.labels)]))
+                handle.write(_csv_line([ANSWER[clf.task], *(f"score_{name}" for name in clf.labels)]))
         atomic_write_json(marker, identity)
 
     total = _count_lines(source)
@@ -85,9 +85,13 @@ def _take(texts: Iterator[str], n: int) -> list[str]:
     return chunk
 
 
+ANSWER = {"single": "label", "multi-label": "labels", "regression": "value"}  # the CSV's first column, by task
+
+
 def _format(pred: dict[str, Any], labels: list[str], as_csv: bool) -> str:
     if as_csv:
-        return _csv_line([pred["label"], *(f"{pred['scores'][name]:.6f}" for name in labels)])
+        answer = pred.get("label") or ";".join(pred.get("labels", [])) if "value" not in pred else pred["value"]
+        return _csv_line([answer, *(f"{pred['scores'][name]:.6f}" for name in labels)])
     return json.dumps(pred, ensure_ascii=False) + "\n"
 
 

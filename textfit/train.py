@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
+from textfit import task
 from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches, sorted_batches
 from textfit.card import render_card, results_rows
 from textfit.card.pictures import write_pictures
@@ -42,7 +42,7 @@ from textfit.errors import ConfigError, TrainingDiverged
 from textfit.fast_dropout import ATTENTION_NAME, register_attention, use_fast_dropout
 from textfit.findings import OVERFIT_PATIENCE, overfitting_so_far, run_findings
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
-from textfit.metrics import classification_metrics, is_improvement, scalar_metrics
+from textfit.metrics import is_improvement, scalar_metrics
 from textfit.mistakes import card_quotes, confident_mistakes
 from textfit.models import ModelSource, offline_hint, resolve_model
 from textfit.precision import resolve_precision
@@ -83,7 +83,11 @@ class FineTune:
         set_seed(cfg.seed)
 
         self.data = load_data(cfg)
-        names = self.data.label_names
+        names, self.task = self.data.label_names, self.data.task
+        if cfg.class_weights != "none" and self.task != "single":
+            raise ConfigError(f"class_weights={cfg.class_weights!r} is for single-label tasks; this one is {self.task}")
+        if cfg.threshold is not None and self.task != "multi-label":
+            raise ConfigError(f"threshold={cfg.threshold} is for multi-label tasks; this one is {self.task}")
         self.class_weights = class_weights(cfg.class_weights, [ex.label for ex in self.data.train], names)
         if self.class_weights is not None:
             self.class_weights = self.class_weights.to(self.accelerator.device)
@@ -91,10 +95,24 @@ class FineTune:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.source.path)
             model = AutoModelForSequenceClassification.from_pretrained(
-                self.source.path, num_labels=len(names), id2label=dict(enumerate(names)),
-                label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
+                self.source.path, num_labels=task.num_outputs(self.task, names), id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)}, problem_type=task.PROBLEM_TYPES[self.task],
+                ignore_mismatched_sizes=True)
         except OSError as exc:
             raise offline_hint(cfg.model, exc) from exc
+        self.threshold: float | None = cfg.threshold  # multi-label; None: tuned at each evaluation
+        # regression learns standardised targets (mean 0, std 1: the scale the new head starts at, so it need not
+        # grow to IMDb's 1-10 first); the saved head is scaled back, and every reported loss is in target units
+        self.target_shift, self.target_scale = 0.0, 1.0
+        if self.task == "regression":
+            values = np.asarray([ex.label for ex in self.data.train], dtype=float)
+            self.target_shift, self.target_scale = float(values.mean()), float(values.std()) or 1.0
+        if self.task == "multi-label":  # start from each label's log-odds in train, so the first steps learn from
+            # texts rather than the labels' rarity (BCE 0.69 per label -> ~0.15 on GoEmotions before any step)
+            share = (np.asarray(task.targets(self.task, [ex.label for ex in self.data.train], len(names)))
+                     .mean(0).clip(1e-4, 1 - 1e-4))
+            with torch.no_grad():
+                output_layer(model).bias.copy_(torch.from_numpy(np.log(share / (1 - share))))
         self.vocab_note: str | None = None
         if cfg.trim_vocab:
             texts = [ex.text for ex in self.data.train] + [ex.text_pair for ex in self.data.train if ex.text_pair]
@@ -104,7 +122,7 @@ class FineTune:
             model.get_input_embeddings().weight.requires_grad_(False)
         if self.is_main:  # what `textfit check` would say, before hours go into it
             report = check_data(self.data.train, self.data.eval, names, tokenizer=self.tokenizer,
-                                max_length=cfg.max_length, seed=cfg.seed)
+                                max_length=cfg.max_length, seed=cfg.seed, task=self.task)
             self.data_warnings = report.warnings
             for warning in report.warnings:
                 print(f"data warning: {warning}", flush=True)
@@ -143,8 +161,11 @@ class FineTune:
 
     def _encode(self, examples: list[Example], max_length: int) -> Encoded:
         pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
+        labels = task.targets(self.task, [ex.label for ex in examples], len(self.data.label_names))
+        if self.task == "regression":
+            labels = [(v - self.target_shift) / self.target_scale for v in labels]
         return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=max_length,
-                      labels=[ex.label for ex in examples], truncation=self.config.truncation,
+                      labels=labels, truncation=self.config.truncation,
                       cache_dir=default_cache_dir() if self.config.tokenize_cache else None)
 
     def _check_output_dir(self) -> None:
@@ -189,7 +210,7 @@ class FineTune:
                     sync = micro == len(group) - 1
                     with contextlib.nullcontext() if sync else acc.no_sync(self.model):
                         logits = self.model(**batch).logits
-                        loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights) / len(group)
+                        loss = task.loss(self.task, logits, labels, self.class_weights) / len(group)
                         acc.backward(loss)
                     step_loss += loss.detach()
                     tokens_seen += int(batch["attention_mask"].sum()) * self.world
@@ -203,6 +224,7 @@ class FineTune:
                 st["step_in_epoch"] += 1
                 st["train_time"] += time.perf_counter() - step_start
                 loss_value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
+                loss_value *= self.target_scale ** 2  # regression: back in target units, as validation loss is
                 if not math.isfinite(loss_value):
                     self._diverged(loss_value)
                     break
@@ -294,21 +316,21 @@ class FineTune:
             local.append((indices, self.model(**batch).logits.float().cpu()))
         parts = gather_object(local) if self.world > 1 else local
         order = [i for indices, _ in parts for i in indices]
-        logits = torch.cat([lg for _, lg in parts])[torch.argsort(torch.tensor(order))]
-        labels = torch.tensor(data.labels)
-        loss = float(F.cross_entropy(logits, labels))
-        languages = [ex.extra.get("language") for ex in self.data.eval]
-        languages = languages if data is self.eval_set and all(languages) else None
-        probs = torch.softmax(logits, dim=-1).numpy()
+        logits = torch.cat([lg for _, lg in parts])[torch.argsort(torch.tensor(order))].numpy()
+        logits = logits * self.target_scale + self.target_shift  # regression: standardised -> target units
+        examples = self.data.eval if data is self.eval_set else self.data.train
+        languages = [ex.extra.get("language") for ex in examples]
         if data is self.eval_set:
-            self.eval_probs = probs
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), self.data.label_names, loss,
-                                      languages, probs)
+            self.eval_probs = task.scores(self.task, logits)
+        return task.evaluate_scores(self.task, task.scores(self.task, logits), [ex.label for ex in examples],
+                                    self.data.label_names, threshold=self.threshold,
+                                    languages=languages if all(languages) else None)
 
     def _evaluate_and_checkpoint(self) -> None:
         cfg, st = self.config, self.state
         metrics = self.evaluate(self.eval_set)
-        exploded = EXPLODED_LOSS * math.log(len(self.data.label_names))  # a know-nothing model scores ln(labels)
+        exploded = EXPLODED_LOSS * task.know_nothing_loss(self.task, len(self.data.label_names),
+                                                          [ex.label for ex in self.data.train])
         if not math.isfinite(metrics["loss"]) or metrics["loss"] > exploded:  # nothing to keep or go on from
             self._diverged(metrics["loss"], "validation loss")
             return
@@ -350,12 +372,34 @@ class FineTune:
         staging = self.ckpt_dir / ".best-staging"
         if self.is_main:
             shutil.rmtree(staging, ignore_errors=True)
-            self.accelerator.unwrap_model(self.model).save_pretrained(staging, safe_serialization=True)
-            mistakes = confident_mistakes(self.data.eval, self.eval_probs, self.data.label_names)
+            model = self.accelerator.unwrap_model(self.model)
+            if self.task == "multi-label":  # textfit.load and the service read it; pipeline users pass top_k=None
+                model.config.multi_label_threshold = self.state["best_metrics"]["threshold"]
+            with self._head_in_target_units(model):
+                model.save_pretrained(staging, safe_serialization=True)
+            mistakes = confident_mistakes(self.data.eval, self.eval_probs, self.data.label_names, self.task)
             atomic_write_text(staging / "errors.jsonl", "".join(json.dumps(m, ensure_ascii=False) + "\n"
                                                                 for m in mistakes))
             replace_dir(staging, self.ckpt_dir / "best")
         self.accelerator.wait_for_everyone()
+
+    @contextlib.contextmanager
+    def _head_in_target_units(self, model: torch.nn.Module):
+        """Regression: while saving, the head outputs targets in their own units (pipeline and load need no shift)."""
+        if self.task != "regression":
+            yield
+            return
+        layer = output_layer(model)
+        weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
+        with torch.no_grad():
+            layer.weight.mul_(self.target_scale)
+            layer.bias.mul_(self.target_scale).add_(self.target_shift)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
 
     def _save_last(self) -> None:
         """Everything a resumed run needs: weights, optimizer, schedule, RNG states and loop position."""
@@ -407,7 +451,7 @@ class FineTune:
         errors = staging / "errors.jsonl"  # absent in a checkpoint written before textfit kept it
         self.mistakes = [json.loads(line) for line in errors.open(encoding="utf-8")] if errors.is_file() else []
         self.findings = run_findings(st["history"], st["best"], st["best_metrics"], self._counts(self.data.eval),
-                                     self.config.learning_rate, st.get("diverged_at"))
+                                     self.config.learning_rate, st.get("diverged_at"), self.task)
         atomic_write_json(staging / "history.json", {"history": st["history"], "best": st["best"],
                                                      "stopped_early": st["stopped_early"], **summary})
         atomic_write_json(staging / "metrics.json", {"eval": st["best_metrics"], "kept": st["best"],
@@ -442,9 +486,12 @@ class FineTune:
         return self.train_seconds / self.state["global_step"] * planned
 
     def _counts(self, examples: list[Example]) -> dict[str, int]:
+        """Examples per label (multi-label: texts carrying it); empty for regression, which has no labels."""
         from collections import Counter
 
-        c = Counter(ex.label for ex in examples)
+        if self.task == "regression":
+            return {}
+        c = Counter(i for ex in examples for i in (ex.label if self.task == "multi-label" else [ex.label]))
         return {name: c.get(i, 0) for i, name in enumerate(self.data.label_names)}
 
     def card_facts(self) -> dict[str, Any]:
@@ -452,7 +499,8 @@ class FineTune:
         return {"config": self.config.to_dict(), "base_model": self.source.base_model, "license": self.source.license,
                 "dataset": self.data.dataset_name, "eval_split": self.data.eval_split,
                 "label_names": self.data.label_names, "train_counts": counts(self.data.train),
-                "eval_counts": counts(self.data.eval),
+                "eval_counts": counts(self.data.eval), "task": self.task,
+                "train_size": len(self.data.train), "targets": target_summary(self.data, self.task),
                 "vocab_note": self.vocab_note, "findings": self.findings, "pictures": self.pictures,
                 "data_warnings": self.data_warnings,
                 "mistakes": card_quotes(self.mistakes), "mistake_count": len(self.mistakes),
@@ -492,9 +540,32 @@ class FineTune:
 def load_data(cfg: TrainConfig) -> TrainingData:
     """The training and evaluation examples a config names (what `train` and `textfit check` both read)."""
     return load_training_data(
-        cfg.dataset or _missing("dataset"), Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column),
+        cfg.dataset or _missing("dataset"),
+        Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column, cfg.label_pattern),
         train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed)
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed,
+        task=cfg.task)
+
+
+def output_layer(model: torch.nn.Module) -> torch.nn.Linear:
+    """The head's last layer (BERT's `classifier`, RoBERTa's `classifier.out_proj`, ...)."""
+    outputs = model.config.num_labels
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == outputs]
+    if not last or last[-1].bias is None:
+        raise ConfigError(f"{type(model).__name__}: no output layer with a bias found")
+    return last[-1]
+
+
+def target_summary(data: TrainingData, task_name: str) -> dict[str, dict[str, float]] | None:
+    """Regression: mean, standard deviation and range of the targets per split, for the card."""
+    if task_name != "regression":
+        return None
+    out = {}
+    for split, examples in (("train", data.train), ("evaluation", data.eval)):
+        values = np.asarray([ex.label for ex in examples], dtype=float)
+        out[split] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+                      "max": float(values.max())}
+    return out
 
 
 def class_weights(setting: str, labels: list[int], names: list[str]) -> torch.Tensor | None:

@@ -14,13 +14,15 @@ import jinja2
 import yaml
 
 TEMPLATE = Path(__file__).with_name("template.md.j2")
-HEADLINE = ("loss", "accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted")
+HEADLINE = ("loss", "accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted",
+            "subset_accuracy", "f1_micro", "precision_micro", "recall_micro", "f1_macro", "precision_macro",
+            "recall_macro", "threshold", "mse", "mae", "pearson", "spearman")  # single, multi-label, regression
 FRAMEWORKS = (("textfit", "textfit"), ("Transformers", "transformers"), ("Pytorch", "torch"),
               ("Accelerate", "accelerate"), ("Datasets", "datasets"), ("Tokenizers", "tokenizers"))
 
 
 def title(key: str) -> str:
-    return {"loss": "Loss", "f1": "F1", "f1_weighted": "F1 Weighted"}.get(key, key.replace("_", " ").title())
+    return {"loss": "Loss", "f1": "F1", "mse": "MSE", "mae": "MAE"}.get(key, key.replace("_", " ").title())
 
 
 def fmt(value: float) -> str:
@@ -124,7 +126,8 @@ def kept_sentence(facts: dict[str, Any]) -> str:
 
 def metadata_block(facts: dict[str, Any], model_name: str) -> str:
     m = facts["metrics"]
-    metrics = [{"name": title(k), "type": k, "value": round(m[k], 4)} for k in HEADLINE if k in m and k != "loss"]
+    metrics = [{"name": title(k), "type": k, "value": round(m[k], 4)} for k in HEADLINE
+               if k in m and k not in ("loss", "threshold")]
     data: dict[str, Any] = {"library_name": "transformers"}
     if facts.get("license"):
         data["license"] = facts["license"]
@@ -132,7 +135,8 @@ def metadata_block(facts: dict[str, Any], model_name: str) -> str:
         "base_model": facts["base_model"],
         "tags": ["text-classification", "textfit"],
         "datasets": [facts["dataset"]],
-        "metrics": [k for k in ("accuracy", "precision", "recall", "f1") if k in m],
+        "metrics": [k for k in ("accuracy", "precision", "recall", "f1", "mse", "mae", "pearson", "spearman")
+                    if k in m or f"{k}_micro" in m],
         "pipeline_tag": "text-classification",
         "model-index": [{"name": model_name, "results": [{
             "task": {"type": "text-classification", "name": "Text Classification"},
@@ -155,7 +159,9 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         metadata=metadata_block(facts, model_name), model_name=model_name, base_model=base,
         base_model_url=f"https://huggingface.co/{base}" if "/" in base and not Path(base).exists() else base,
         dataset=facts["dataset"], eval_split=facts["eval_split"], eval_size=metrics["num_examples"],
-        train_size=sum(facts["train_counts"].values()),
+        train_size=facts.get("train_size", sum(facts["train_counts"].values())),
+        task=facts.get("task", "single"), targets=facts.get("targets"),
+        threshold=f"{metrics['threshold']:g}" if "threshold" in metrics else None,
         headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
         kept_sentence=kept_sentence(facts), intervals=intervals_sentence(metrics),
         findings=facts.get("findings") or [], data_warnings=facts.get("data_warnings") or [],
@@ -166,9 +172,9 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         eval_counts=facts["eval_counts"], hyperparameters=hyperparameters(facts),
         results_header=header, results_rows=rows,
         per_class=[(n, {k: (fmt(v) if isinstance(v, float) else v) for k, v in c.items()})
-                   for n, c in metrics["per_class"].items()],
+                   for n, c in metrics.get("per_class", {}).items()],
         per_language=[(lang, {k: (fmt(v) if isinstance(v, float) else v) for k, v in m.items()})
                       for lang, m in metrics.get("per_language", {}).items()],
-        confusion_matrix=metrics["confusion_matrix"],
+        confusion_matrix=metrics.get("confusion_matrix"),
         versions=facts.get("versions") or framework_versions(),
     )

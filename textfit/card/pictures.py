@@ -26,7 +26,7 @@ def write_pictures(folder: Path, history: list[dict[str, Any]], kept: dict[str, 
         steps = [row["step"] for row in history]
         losses.plot(steps, [row["train_loss"] for row in history], "o-", label="training loss")
         losses.plot(steps, [row["loss"] for row in history], "o-", label="validation loss")
-        for key in ("accuracy", "f1"):
+        for key in ("accuracy", "f1", "f1_micro", "f1_macro", "spearman"):
             if key in history[0]:
                 scores.plot(steps, [row[key] for row in history], "o-", label=f"validation {key}")
         for axis, title in ((losses, "Loss"), (scores, "Validation metrics")):

@@ -34,18 +34,27 @@ def _key(ex: Example) -> tuple[str, str | None]:
 
 
 def check_data(train: list[Example], evaluation: list[Example], label_names: list[str], *, tokenizer=None,
-               max_length: int | None = None, seed: int = 42) -> DataReport:
+               max_length: int | None = None, seed: int = 42, task: str = "single") -> DataReport:
     report = DataReport()
     for name, examples in (("train", train), ("evaluation", evaluation)):
-        counts = Counter(ex.label for ex in examples)
+        if task == "regression":
+            values = [float(ex.label) for ex in examples]
+            if values:
+                report.lines.append(f"{name}: {len(examples):,} texts; target {min(values):g} to {max(values):g}, "
+                                    f"mean {sum(values) / len(values):.3g}")
+            continue
+        counts = Counter(i for ex in examples for i in (ex.label if task == "multi-label" else [ex.label]))
         shown = ", ".join(f"{label_names[i]} {counts.get(i, 0):,}" for i in range(len(label_names)))
-        report.lines.append(f"{name}: {len(examples):,} texts; labels: {shown}")
+        per_text = f" ({sum(len(ex.label) for ex in examples) / max(len(examples), 1):.2f} per text)" \
+            if task == "multi-label" else ""
+        report.lines.append(f"{name}: {len(examples):,} texts; labels{per_text}: {shown}")
         present = [counts[i] for i in range(len(label_names)) if counts.get(i)]
         if name == "train" and present and max(present) / min(present) >= IMBALANCE_RATIO:
             most, least = counts.most_common()[0], counts.most_common()[-1]
+            advice = "; consider --class-weights auto" if task == "single" else ""
             report.warnings.append(
                 f"labels are imbalanced in train: {label_names[most[0]]} {most[1]:,} vs {label_names[least[0]]} "
-                f"{least[1]:,} ({most[1] / least[1]:.1f}:1); consider --class-weights auto")
+                f"{least[1]:,} ({most[1] / least[1]:.1f}:1){advice}")
         missing = [label_names[i] for i in range(len(label_names)) if not counts.get(i)]
         if missing and examples:
             report.warnings.append(f"{name} has no example of: {', '.join(missing)}")
@@ -58,7 +67,7 @@ def check_data(train: list[Example], evaluation: list[Example], label_names: lis
         extra = sum(len(group) - 1 for group in repeated)
         report.warnings.append(f"{extra:,} duplicate texts in train ({len(repeated):,} texts occur more than once), "
                                f"e.g. {_shown([ex for group in repeated for ex in group])}")
-        conflicting = [group for group in repeated if len({ex.label for ex in group}) > 1]
+        conflicting = [group for group in repeated if len({str(ex.label) for ex in group}) > 1]
         if conflicting:
             report.warnings.append(f"{len(conflicting):,} texts appear in train with different labels, e.g. "
                                    f"{_shown([ex for group in conflicting for ex in group])}")

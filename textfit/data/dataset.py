@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from textfit.data.readers import WHERE, Row, data_suffix, iter_aclimdb, read_rows
 from textfit.errors import DataError
@@ -23,10 +26,13 @@ from textfit.errors import DataError
 SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
 
 
+TASKS = ("single", "multi-label", "regression")  # one label per text | a set of labels per text | a number
+
+
 @dataclass
 class Example:
     text: str
-    label: int
+    label: int | list[int] | float  # a label index | the indices of every label that applies | a target value
     text_pair: str | None = None
     where: str = ""  # "file:line" of the row, for error messages and error analysis
     extra: dict[str, Any] = field(default_factory=dict)  # id, language ... carried through
@@ -126,6 +132,7 @@ class Columns:
     text: str = "text"
     label: str = "label"
     text_pair: str | None = None
+    label_pattern: str | None = None  # a regex whose first group, found in the label column, is the label
 
 
 def _text_of(row: Row, column: str) -> str:
@@ -163,40 +170,140 @@ def raw_label(row: Row, column: str) -> str | int:
     return value
 
 
-def infer_label_names(rows: list[Row], column: str, given: list[str] | None) -> list[str]:
-    """Label names in index order: labels.json when present, else the sorted distinct labels of train."""
+def infer_task(rows: list[Row], column: str, forced: str = "auto") -> str:
+    """single, multi-label or regression: as forced, else read from the labels (a list per text means multi-label,
+    a number with a fraction means regression)."""
+    if forced != "auto":
+        if forced not in TASKS:
+            raise DataError(f"task={forced!r}: choose one of auto, {', '.join(TASKS)}")
+        return forced
+    for row in rows:
+        if column not in row:
+            raw_label(row, column)  # raises, naming the row and the columns present
+        value = row[column]
+        if isinstance(value, list):
+            return "multi-label"
+        if isinstance(value, float) and not value.is_integer():
+            return "regression"
+        if isinstance(value, str) and _is_fraction(value.strip()):
+            return "regression"
+    return "single"
+
+
+def _is_fraction(text: str) -> bool:
+    try:
+        return not float(text).is_integer()
+    except ValueError:
+        return False
+
+
+def raw_label_set(row: Row, column: str) -> list[str | int]:
+    """A multi-label row's labels: a list (JSON), a JSON list in a text cell, or names separated by commas."""
+    if column not in row:
+        raw_label(row, column)
+    value = row[column]
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{row[WHERE]}: labels {value!r} in column {column!r}: not a JSON list ({exc.msg})") \
+                from None
+    elif isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    elif not isinstance(value, list):
+        value = [value]
+    return [raw_label({column: item, WHERE: row[WHERE]}, column) for item in value]
+
+
+def raw_target(row: Row, column: str) -> float:
+    """A regression row's target value."""
+    if column not in row:
+        raw_label(row, column)
+    value = row[column]
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise DataError(f"{row[WHERE]}: target {value!r} in column {column!r} is not a number "
+                        "(a regression task needs one number per text)") from None
+    if not np.isfinite(number):
+        raise DataError(f"{row[WHERE]}: target {value!r} in column {column!r} is not a finite number")
+    return number
+
+
+def infer_label_names(rows: list[Row], column: str, given: list[str] | None, task: str = "single") -> list[str]:
+    """Label names in index order: labels.json when present, else the sorted distinct labels of train.
+    A regression model has one output, named after the target column."""
+    if task == "regression":
+        return [column]
     if given:
         return given
-    values = {raw_label(row, column) for row in rows}
+    if task == "multi-label":
+        values = {item for row in rows for item in raw_label_set(row, column)}
+    else:
+        values = {raw_label(row, column) for row in rows}
     if all(isinstance(v, int) for v in values):
         return [str(v) for v in sorted(values)]
     return sorted(str(v) for v in values)
 
 
-def to_examples(rows: list[Row], columns: Columns, label_names: list[str], given_names: bool) -> list[Example]:
+def to_examples(rows: list[Row], columns: Columns, label_names: list[str], given_names: bool,
+                task: str = "single") -> list[Example]:
     """Rows to examples; a label the model does not know is an error naming the row and the known labels."""
     index_of = {name: i for i, name in enumerate(label_names)}
-    examples = []
-    for row in rows:
-        text = _text_of(row, columns.text)
-        pair = _text_of(row, columns.text_pair) if columns.text_pair else None
-        value = raw_label(row, columns.label)
+
+    def index(value: str | int, row: Row) -> int:
         if isinstance(value, int) and given_names:
             # integers index into labels.json (or the hub's ClassLabel)
             if not 0 <= value < len(label_names):
                 raise DataError(
                     f"{row[WHERE]}: label {value} is outside 0..{len(label_names) - 1} ({', '.join(label_names)})"
                 )
-            label = value
-        elif str(value) in index_of:
-            label = index_of[str(value)]
+            return value
+        if str(value) in index_of:
+            return index_of[str(value)]
+        raise DataError(f"{row[WHERE]}: label {value!r} is unknown to the model, which knows {', '.join(label_names)}")
+
+    examples = []
+    for row in rows:
+        text = _text_of(row, columns.text)
+        pair = _text_of(row, columns.text_pair) if columns.text_pair else None
+        label: int | list[int] | float
+        if task == "regression":
+            label = raw_target(row, columns.label)
+        elif task == "multi-label":
+            label = sorted({index(value, row) for value in raw_label_set(row, columns.label)})
         else:
-            raise DataError(
-                f"{row[WHERE]}: label {value!r} is unknown to the model, which knows {', '.join(label_names)}"
-            )
+            label = index(raw_label(row, columns.label), row)
         extra = {k: row[k] for k in ("id", "language") if k in row}
         examples.append(Example(text, label, pair, row[WHERE], extra))
     return examples
+
+
+def label_column_of(rows: list[Row], columns: Columns) -> Columns:
+    """Where the labels are: the default `label` column, or `labels` when the data has only that (GoEmotions' label
+    sets); with a label pattern, a column named after its group (`_(?P<rating>\\d+)$` on IMDb ids: `rating`),
+    added to each row."""
+    if columns.label == "label" and rows and "label" not in rows[0] and "labels" in rows[0]:
+        columns = Columns(columns.text, "labels", columns.text_pair, columns.label_pattern)
+    if not columns.label_pattern:
+        return columns
+    try:
+        pattern = re.compile(columns.label_pattern)
+    except re.error as exc:
+        raise DataError(f"label_pattern={columns.label_pattern!r} is not a regular expression ({exc})") from None
+    if pattern.groups < 1:
+        raise DataError(f"label_pattern={columns.label_pattern!r} needs a group, (...), around the label")
+    derived = next(iter(pattern.groupindex), f"{columns.label}_label")
+    for row in rows:
+        source = str(raw_label(row, columns.label))
+        match = pattern.search(source)
+        if match is None:
+            raise DataError(f"{row[WHERE]}: label_pattern {columns.label_pattern!r} does not match {source!r} "
+                            f"in column {columns.label!r}")
+        row[derived] = match.group(1)
+    return Columns(columns.text, derived, columns.text_pair)
 
 
 def seeded_subset(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
@@ -215,6 +322,7 @@ class TrainingData:
     label_names: list[str]
     eval_split: str  # where the evaluation examples came from, for the card
     dataset_name: str
+    task: str = "single"
 
 
 def load_training_data(
@@ -227,12 +335,15 @@ def load_training_data(
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
     seed: int = 42,
+    task: str = "auto",
 ) -> TrainingData:
     source = open_dataset(dataset)
     train_rows = source.rows(train_split)
-    label_names = infer_label_names(train_rows, columns.label, source.label_names)
+    given_columns, columns = columns, label_column_of(train_rows, columns)
+    task = infer_task(train_rows, columns.label, task)
+    label_names = infer_label_names(train_rows, columns.label, source.label_names, task)
     given = source.label_names is not None
-    train = to_examples(train_rows, columns, label_names, given)
+    train = to_examples(train_rows, columns, label_names, given, task)
     if eval_split is None and "validation" in source.split_names():
         eval_split = "validation"
     if eval_split is None:
@@ -246,30 +357,37 @@ def load_training_data(
         train = [ex for i, ex in enumerate(train) if i not in held_out]
         eval_name = f"{train_split} ({validation_fraction:.0%} held out, seed {seed})"
     else:
-        evaluation = to_examples(source.rows(eval_split), columns, label_names, given)
+        eval_rows = source.rows(eval_split)
+        evaluation = to_examples(eval_rows, label_column_of(eval_rows, given_columns), label_names, given, task)
         eval_name = eval_split
     train = seeded_subset(train, max_train_samples, seed)
     evaluation = seeded_subset(evaluation, max_eval_samples, seed)
-    counts = Counter(ex.label for ex in train)
-    if len(counts) < 2:
-        only = label_names[next(iter(counts))]
-        raise DataError(f"{dataset}: the training data has one label only ({only!r}); a classifier needs two or more")
-    return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset))
+    if task == "single":
+        counts = Counter(ex.label for ex in train)
+        if len(counts) < 2:
+            only = label_names[next(iter(counts))]
+            raise DataError(f"{dataset}: the training data has one label only ({only!r}); "
+                            "a classifier needs two or more")
+    if task == "regression" and len({ex.label for ex in train}) < 2:
+        raise DataError(f"{dataset}: every training target is {train[0].label}; regression needs different values")
+    return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset), task)
 
 
 def load_eval_examples(
-    dataset: str, split: str | None, columns: Columns, label_names: list[str], max_samples: int | None, seed: int
+    dataset: str, split: str | None, columns: Columns, label_names: list[str], max_samples: int | None, seed: int,
+    task: str = "single",
 ) -> tuple[list[Example], str]:
     """Examples of one split, labelled with a trained model's label names."""
     source = open_dataset(dataset)
     names = source.split_names()
     split = split or next((s for s in ("test", "validation") if s in names), names[0])
-    given = source.label_names is not None
+    given = source.label_names is not None and task != "regression"
     if given and source.label_names != label_names:
         raise DataError(
             f"{dataset}: its labels.json lists {source.label_names}, the model was trained on {label_names}"
         )
-    examples = to_examples(source.rows(split), columns, label_names, given)
+    rows = source.rows(split)
+    examples = to_examples(rows, label_column_of(rows, columns), label_names, given, task)
     return seeded_subset(examples, max_samples, seed), split
 
 

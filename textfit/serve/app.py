@@ -38,8 +38,12 @@ class PredictRequest(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str
-    scores: dict[str, float] = Field(description="probability of every class")
+    """By the model's task, one of: label (single-label), labels (multi-label), value (regression)."""
+
+    label: str | None = Field(None, description="single-label models: the most probable class")
+    labels: list[str] | None = Field(None, description="multi-label models: every label at or above the threshold")
+    value: float | None = Field(None, description="regression models: the predicted value")
+    scores: dict[str, float] = Field(description="probability of every class or label (regression: the value)")
 
 
 class PredictResponse(BaseModel):
@@ -108,7 +112,7 @@ def create_app(clf: Classifier, limits: Limits = Limits(), *, batch_window: floa
     errors = {400: {"model": Problem, "description": "the body cannot be decoded (not UTF-8 JSON)"},
               413: {"model": Problem, "description": "a limit was exceeded; the detail names it"}}
 
-    @app.post("/predict", response_model=PredictResponse, responses=errors)
+    @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors)
     async def predict(request: PredictRequest) -> dict[str, Any]:
         """Label and per-class probabilities for each text, in the order given."""
         if len(request.texts) > limits.max_texts:
@@ -145,6 +149,7 @@ def _metadata(clf: Classifier, limits: Limits) -> dict[str, Any]:
         front = yaml.safe_load(text.split("---", 2)[1]) or {}
     metrics_file = clf.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return {"labels": clf.labels, "base_model": front.get("base_model") or clf.recipe.get("model"),
+    return {"labels": clf.labels, "task": clf.task, "threshold": clf.threshold if clf.task == "multi-label" else None,
+            "base_model": front.get("base_model") or clf.recipe.get("model"),
             "dataset": clf.recipe.get("dataset"), "max_length": clf.max_length, "backend": clf.backend.name,
             "metrics": metrics.get("eval", {}), "eval_split": metrics.get("eval_split"), "limits": asdict(limits)}

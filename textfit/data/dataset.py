@@ -341,8 +341,9 @@ def load_training_data(
     train_rows = source.rows(train_split)
     given_columns, columns = columns, label_column_of(train_rows, columns)
     task = infer_task(train_rows, columns.label, task)
-    label_names = infer_label_names(train_rows, columns.label, source.label_names, task)
-    given = source.label_names is not None
+    named = None if given_columns.label_pattern else source.label_names  # labels.json names the column, not a part
+    label_names = infer_label_names(train_rows, columns.label, named, task)
+    given = named is not None
     train = to_examples(train_rows, columns, label_names, given, task)
     if eval_split is None and "validation" in source.split_names():
         eval_split = "validation"
@@ -381,7 +382,7 @@ def load_eval_examples(
     source = open_dataset(dataset)
     names = source.split_names()
     split = split or next((s for s in ("test", "validation") if s in names), names[0])
-    given = source.label_names is not None and task != "regression"
+    given = source.label_names is not None and task != "regression" and not columns.label_pattern
     if given and source.label_names != label_names:
         raise DataError(
             f"{dataset}: its labels.json lists {source.label_names}, the model was trained on {label_names}"

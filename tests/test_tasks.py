@@ -114,8 +114,9 @@ def test_goemotions_reports_micro_macro_and_per_label_f1(goemotions_model):
 
 
 def test_goemotions_label_sets_through_load_pipeline_evaluate_and_service(goemotions_model):
-    import textfit
     from transformers import pipeline
+
+    import textfit
 
     texts = ["Thank you so much, this made my day!", "I am so angry right now, this is disgusting.",
              "What do you mean? I don't get it.", "That is hilarious lol"]
@@ -159,8 +160,9 @@ def test_goemotions_label_sets_through_load_pipeline_evaluate_and_service(goemot
 
 
 def test_imdb_ratings_regression(small_model, tmp_path):
-    import textfit
     from transformers import pipeline
+
+    import textfit
 
     out = tmp_path / "ratings"
     result = run_textfit("train", "--dataset", IMDB, "--model", small_model, "--output-dir", out,

@@ -1,7 +1,8 @@
-"""The `textfit` command: check, train, evaluate, export, predict, serve, report.
+"""The `textfit` command: check, train, tune, evaluate, export, predict, serve, report.
 
     textfit check --dataset ../shared/data/imdb --eval-split test
     textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
+    textfit tune --recipe sst2-distilbert --trials 12 --max-train-samples 4000 --output-dir outputs/sst2-tuned
     textfit evaluate outputs/imdb --dataset ../shared/data/imdb --split test --max-eval-samples 1000
     textfit export outputs/imdb --format onnx --quantize int8
     textfit predict outputs/imdb "A wonderful film." --input reviews.csv --output preds.jsonl
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="recipe YAML (keys are these flags with underscores)")
     train.add_argument("--recipe", help="a shipped recipe by name (textfit recipe list), instead of --config")
     _add_config_flags(train)
+
+    tune = sub.add_parser("tune", help="search hyperparameters with Optuna; flags override the recipe")
+    tune.add_argument("--config", help="recipe YAML; its search_space: mapping says what to search")
+    tune.add_argument("--recipe", help="a shipped recipe by name, instead of --config")
+    tune.add_argument("--trials", type=int, required=True, help="trials to finish (an interrupted search continues)")
+    _add_config_flags(tune)
 
     check = sub.add_parser("check", help="look at a dataset before training: labels, duplicates, leaks, truncation")
     check.add_argument("--config", help="recipe YAML, as for train")
@@ -143,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     quiet_transformers()
     try:
-        commands = {"train": cmd_train, "check": cmd_check, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                    "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve, "report": cmd_report}
+        commands = {"train": cmd_train, "tune": cmd_tune, "check": cmd_check, "evaluate": cmd_evaluate,
+                    "predict": cmd_predict, "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve,
+                    "report": cmd_report}
         return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hints = {"train": " (the last evaluation's checkpoint is kept: add --resume to continue)",
+                 "tune": " (the study is kept in OUTPUT/study.db: run the same command again to continue)",
                  "predict": " (the predictions so far are kept: run the same command again to continue)"}
         hint = hints.get(args.command, "")
         print(f"textfit {args.command}: interrupted{hint}", file=sys.stderr)
@@ -169,6 +178,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from textfit.train import train
 
     train(_config_of(args))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from textfit.tune import search_space, tune
+
+    config = _config_of(args)
+    tune(config, args.trials, search_space(recipe_path(args.recipe) if args.recipe else args.config))
     return 0
 
 

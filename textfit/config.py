@@ -118,7 +118,7 @@ class TrainConfig:
         return cls(**values)
 
 
-RECIPE_ONLY_KEYS = ("card_model", "description")  # documentation keys a recipe may carry
+RECIPE_ONLY_KEYS = ("card_model", "description", "search_space")  # keys for documentation and `textfit tune`
 
 
 def load_recipe_file(path: str | Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class FineTune:
         self.data_warnings: list[str] = []
         self.mistakes: list[dict[str, Any]] = []
         self.eval_probs: np.ndarray | None = None  # the last evaluation's probabilities, for errors.jsonl
+        # called after each evaluation with (examples trained on, metrics); `textfit tune` prunes trials from it
+        self.on_evaluate: Callable[[int, dict[str, Any]], None] | None = None
         self.state: dict[str, Any] = {"global_step": 0, "epoch": 0, "step_in_epoch": 0, "history": [],
                                       "best": None, "best_metrics": None, "evals_since_best": 0,
                                       "log_loss_sum": 0.0, "log_steps": 0, "eval_loss_sum": 0.0,
@@ -359,6 +362,8 @@ class FineTune:
                 kept = f"; the checkpoint of step {st['best']['step']} is kept" if key == "loss" else ""
                 tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while training "
                            f"loss falls: the model is overfitting{kept}")
+        if self.on_evaluate is not None:
+            self.on_evaluate(st["global_step"] * cfg.train_batch_size, metrics)
         patience = cfg.early_stopping_patience
         if patience and st["evals_since_best"] >= patience and st["global_step"] < self.total_steps:
             st["stopped_early"] = True

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality serve-demo clean
+.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality bench-tasks serve-demo clean
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ bench-multilingual: setup
 
 bench-quality: setup
 	$(PY) benchmarks/quality.py
+
+bench-tasks: setup
+	$(PY) benchmarks/tasks.py
 
 # after `make demo`: the service for the demo model on http://127.0.0.1:8000 (a page at /, docs at /docs)
 serve-demo: setup

@@ -95,7 +95,7 @@ def test_search_space_is_checked_where_it_is_read(tmp_path):
     with pytest.raises(ConfigError, match=r"low \(0.0001\) must be below high"):
         search_space(bad)
     bad.write_text("search_space:\n  epochs: [1, 2]\n")
-    with pytest.raises(ConfigError, match="search_space.epochs: give"):
+    with pytest.raises(ConfigError, match=r"search_space\.epochs: give"):
         search_space(bad)
     assert "learning_rate" in search_space(None)
     # a recipe with a search space still trains as an ordinary recipe

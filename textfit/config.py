@@ -72,6 +72,9 @@ class TrainConfig:
     resume: bool = False  # continue from OUTPUT_DIR/checkpoints/last
     overwrite: bool = False  # replace a finished model in OUTPUT_DIR
     keep_checkpoints: bool = False  # keep optimizer state after a successful run
+    # -- experiment tracking (tracking.py): settings, losses, evaluations and the card
+    report_to: str = "none"  # none | tensorboard (OUTPUT/runs) | mlflow (SQLite store OUTPUT/mlflow.db)
+    tracking_uri: str | None = None  # tensorboard: a log folder; mlflow: a tracking URI ($MLFLOW_TRACKING_URI)
 
     def __post_init__(self) -> None:
         choices = {
@@ -80,6 +83,7 @@ class TrainConfig:
             "lr_scheduler_type": ("linear", "constant"),
             "truncation": ("head", "tail", "head+tail"),
             "task": ("auto", "single", "multi-label", "regression"),
+            "report_to": ("none", "tensorboard", "mlflow"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -32,7 +32,7 @@ from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
-from textfit import task
+from textfit import task, tracking
 from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches, sorted_batches
 from textfit.card import render_card, results_rows
 from textfit.card.pictures import write_pictures
@@ -79,7 +79,8 @@ class FineTune:
         self.precision, self.precision_note = resolve_precision(cfg.precision)
         _forget_previous_precision()
         self.accelerator = Accelerator(mixed_precision={"fp32": "no"}.get(self.precision, self.precision),
-                                       cpu=not torch.cuda.is_available())
+                                       cpu=not torch.cuda.is_available(),
+                                       **tracking.accelerator_kwargs(cfg.report_to, cfg.output_dir, cfg.tracking_uri))
         self.is_main = self.accelerator.is_main_process
         self.world = self.accelerator.num_processes
         self._check_output_dir()
@@ -161,6 +162,7 @@ class FineTune:
         self.warmup_steps = warmup
         if cfg.resume:
             self._load_checkpoint()
+        tracking.start(self.accelerator, cfg.to_dict())
 
     def _encode(self, examples: list[Example], max_length: int) -> Encoded:
         pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
@@ -244,6 +246,8 @@ class FineTune:
                     if self.is_main:
                         tqdm.write(f"step {st['global_step']}: train loss {mean:.4f}, "
                                    f"{samples_seen / elapsed:.1f} samples/s, {tokens_seen / elapsed:.0f} tokens/s")
+                    tracking.log(acc, {"train/loss": mean, "train/learning_rate": self.scheduler.get_last_lr()[0],
+                                       "train/samples_per_second": samples_seen / elapsed}, st["global_step"])
                     st["log_loss_sum"], st["log_steps"] = 0.0, 0
                 end_of_epoch = st["step_in_epoch"] >= self.steps_per_epoch
                 last = st["global_step"] >= self.total_steps
@@ -342,6 +346,8 @@ class FineTune:
                "train_time": round(st["train_time"], 2)}  # seconds of training (not evaluation) so far
         st["eval_loss_sum"], st["eval_steps_seen"] = 0.0, 0
         st["history"].append(row)
+        tracking.log(self.accelerator, {f"eval/{k}": v for k, v in row.items() if k not in ("step", "epoch")},
+                     row["step"])
         key = cfg.metric_for_best
         if key not in metrics:
             known = ", ".join(scalar_metrics(metrics))
@@ -444,6 +450,7 @@ class FineTune:
             self._save_best()
         acc.wait_for_everyone()
         if not self.is_main:
+            tracking.finish(acc, {}, "", st["global_step"])
             return st["best_metrics"]
         staging = self.out / ".final-staging"
         shutil.rmtree(staging, ignore_errors=True)
@@ -463,7 +470,8 @@ class FineTune:
                                                      "eval_split": self.data.eval_split, "findings": self.findings,
                                                      "data_warnings": self.data_warnings})
         self.pictures = write_pictures(staging, st["history"], st["best"], st["best_metrics"], self.data.label_names)
-        atomic_write_text(staging / "README.md", render_card(self.card_facts()))
+        card = render_card(self.card_facts())
+        atomic_write_text(staging / "README.md", card)
         for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
             path.replace(self.out / path.name)
         staging.rmdir()
@@ -472,6 +480,7 @@ class FineTune:
         print(self._closing_table())
         for finding in self.findings:
             print(f"finding: {finding}")
+        tracking.finish(acc, scalar_metrics(st["best_metrics"]), card, st["global_step"])
         return st["best_metrics"]
 
     def summary(self) -> dict[str, Any]:

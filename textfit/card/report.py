@@ -29,8 +29,9 @@ def report_lines(folder: Path) -> list[str]:
     saved = _metrics(folder)
     m, kept = saved["eval"], saved.get("kept")
     lines = [f"{folder}: evaluated on {saved.get('eval_split')} ({m['num_examples']:,} examples)"]
-    lines.append("  " + "  ".join(f"{k} {m[k]:.4f}" for k in ("loss", "accuracy", "precision", "recall", "f1")
-                                  if k in m))
+    shown = ("loss", "accuracy", "precision", "recall", "f1", "f1_micro", "f1_macro", "subset_accuracy", "threshold",
+             "mae", "spearman")  # single-label, multi-label, regression
+    lines.append("  " + "  ".join(f"{k} {m[k]:.4f}" for k in shown if k in m))
     if "accuracy_ci" in m:
         lines.append(f"  95% intervals: accuracy {m['accuracy_ci'][0]:.4f}-{m['accuracy_ci'][1]:.4f}, "
                      f"f1 {m['f1_ci'][0]:.4f}-{m['f1_ci'][1]:.4f}; calibration error {m['ece']:.4f}")

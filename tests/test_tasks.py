@@ -4,16 +4,13 @@ transformers.pipeline and the HTTP service."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
 import pytest
 
 from tests.conftest import SAMPLES, SHARED_DATA, run_textfit
-from tests.serve.conftest import free_port
+from tests.serve.conftest import start_service
 from textfit.data import Columns, load_training_data
 from textfit.errors import DataError
 from textfit.metrics import best_threshold, multilabel_metrics, regression_metrics
@@ -139,17 +136,8 @@ def test_goemotions_label_sets_through_load_pipeline_evaluate_and_service(goemot
     assert again["f1_micro"] == pytest.approx(trained["eval"]["f1_micro"], abs=1e-3)
     assert again["threshold"] == trained["eval"]["threshold"]
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(goemotions_model), "--port", str(port),
-                               "--precision", "fp32"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, url = start_service(goemotions_model, "--precision", "fp32")
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(400):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
         answer = httpx.post(f"{url}/predict", json={"texts": texts}, timeout=60).json()["predictions"]
         assert [a["labels"] for a in answer] == [p["labels"] for p in predictions]
         assert all("label" not in a for a in answer)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,13 +27,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def service(trained):
+def start_service(model_dir: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`textfit serve MODEL_DIR` on a free port, once /health answers; fails the test if it does not come up."""
     port = free_port()
-    flags = [f"--{key.replace('_', '-')}={value}" for key, value in LIMITS.items()]
-    process = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(trained), "--port", str(port),
-                                # fp32: the tests compare scores across batch compositions to 1e-4
-                                "--batch-window-ms", "20", "--precision", "fp32", *flags],
+    process = subprocess.Popen([sys.executable, "-m", "textfit", "serve", str(model_dir), "--port", str(port), *flags],
                                env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -40,13 +38,20 @@ def service(trained):
     while True:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.time() > deadline:
             process.kill()
             pytest.fail(f"textfit serve did not come up:\n{process.stdout.read()}")
         time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def service(trained):
+    flags = [f"--{key.replace('_', '-')}={value}" for key, value in LIMITS.items()]
+    # fp32: the tests compare scores across batch compositions to 1e-4
+    process, url = start_service(trained, "--batch-window-ms", "20", "--precision", "fp32", *flags)
     yield url
     process.terminate()
     process.wait(timeout=20)

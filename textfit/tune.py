@@ -117,6 +117,8 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
         storage=f"sqlite:///{(out / 'study.db').resolve()}", study_name=STUDY_NAME, direction=direction,
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=base.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=0))
+    if study.trials:  # a continued search: the sampler must not draw the first run's settings all over again
+        study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     if study.direction.name.lower() != direction:
         raise ConfigError(f"{out / 'study.db'}: holds a study that {study.direction.name.lower()}s; this one "
                           f"{direction}s {metric}. Use another --output-dir")
@@ -204,6 +206,8 @@ def write_report(study: Any, out: Path, metric: str, wanted: int) -> dict[str, A
         state = "complete" if t.state == TrialState.COMPLETE else "pruned"
         if t.user_attrs.get("recipe_defaults"):
             state += " (the recipe's settings)"
+        if "rerun_of" in t.user_attrs:
+            state += f" (trial {t.user_attrs['rerun_of']} again: a kill interrupted it)"
         lines.append(f"| {t.number} | {state} | " + " | ".join(_show(t.params.get(n, "")) for n in names)
                      + f" | {value:.4f} |")
     complete = [t for t in shown if t.state == TrialState.COMPLETE]

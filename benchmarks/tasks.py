@@ -48,7 +48,7 @@ ROWS = {
         scale="4,000 of 25,000 train reviews, 2 epochs, lr 5e-5, 128 tokens, star rating from the id; "
               "1,000 test reviews for checkpoint choice, scored on 2,000 (seeded subset)",
         keys=("mae", "mse", "pearson", "spearman"),
-        anchor="predicting the mean rating: MAE about 3.1"),
+        anchor="always the mean train rating (5.48): MAE 3.29, MSE 12.19 on all 25,000 test reviews"),
 }
 
 

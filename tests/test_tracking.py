@@ -55,7 +55,9 @@ def test_mlflow_gets_settings_losses_evaluations_and_the_card(small_model, tmp_p
     assert run.data.params["learning_rate"] == "0.0003" and run.data.params["max_length"] == "48"
     history = _history(out)
     losses = client.get_metric_history(run.info.run_id, "eval/loss")
-    assert sorted((m.step, m.value) for m in losses) == pytest.approx([(r["step"], r["loss"]) for r in history])
+    logged = sorted((m.step, m.value) for m in losses)
+    assert [step for step, _ in logged] == [r["step"] for r in history]
+    assert [value for _, value in logged] == pytest.approx([r["loss"] for r in history])
     kept = json.loads((out / "metrics.json").read_text())["eval"]
     assert run.data.metrics["final/f1"] == pytest.approx(kept["f1"])
     card = Path(client.download_artifacts(run.info.run_id, "README.md", str(tmp_path)))

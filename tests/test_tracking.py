@@ -60,6 +60,7 @@ def test_mlflow_gets_settings_losses_evaluations_and_the_card(small_model, tmp_p
     assert [value for _, value in logged] == pytest.approx([r["loss"] for r in history])
     kept = json.loads((out / "metrics.json").read_text())["eval"]
     assert run.data.metrics["final/f1"] == pytest.approx(kept["f1"])
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(out / "mlruns")
     card = Path(client.download_artifacts(run.info.run_id, "README.md", str(tmp_path)))
     assert card.read_text() == (out / "README.md").read_text()
 

@@ -51,7 +51,10 @@ def start(accelerator: Any, config: dict[str, Any]) -> None:
     if not accelerator.log_with:
         return
     settings = {k: ("none" if v is None else v) for k, v in config.items()}
-    accelerator.init_trackers(Path(config["output_dir"]).name, config=settings)
+    # MLflow is not given Accelerate's logging_dir: without it, artifacts would land in ./mlruns wherever we run
+    mlflow = any(getattr(kind, "value", kind) == "mlflow" for kind in accelerator.log_with)
+    artifacts = {"mlflow": {"logging_dir": accelerator.logging_dir}} if mlflow else {}
+    accelerator.init_trackers(Path(config["output_dir"]).name, config=settings, init_kwargs=artifacts)
 
 
 def log(accelerator: Any, values: dict[str, float], step: int) -> None:

@@ -36,10 +36,12 @@ ROWS: dict[str, dict] = {
         scale="as the card: 3,000 train / 300 test reviews; 11 epochs planned, stopped after 2 evaluations "
               "without a lower validation loss", eval_max=300),
     "sst2": dict(
-        recipe="sst2-distilbert", overrides=["--max-train-samples", "20000", "--epochs", "2", "--eval-steps", "250"],
+        recipe="sst2-distilbert",
+        overrides=["--epochs", "2", "--learning-rate", "5e-5", "--eval-steps", "500", "--metric-for-best", "accuracy"],
         split="validation", card="accuracy 0.8933", anchor="SST-2 91.3",
-        scale="20,000 of 67,349 train sentences, 2 of 5 epochs, evaluated every 250 steps; "
-              "scored on all 872 validation sentences"),
+        scale="all 67,349 train sentences, 2 of 5 epochs at lr 5e-5 (the card's 1e-5 is DistilBERT's; the 6-layer "
+              "MiniLM learns too slowly at it), evaluated every 500 steps, the step with the best validation accuracy "
+              "kept, as the card's Trainer reports its best evaluation; scored on all 872 validation sentences"),
     "marc": dict(
         recipe="marc-multilingual-minilm",
         overrides=["--epochs", "1", "--freeze-embeddings"],
@@ -107,11 +109,21 @@ def run_row(name: str, spec: dict, workdir: Path) -> dict:
            "card": spec["card"], "anchor": spec["anchor"], "split": spec.get("eval_name", metrics["split"]),
            "examples": metrics["num_examples"], "accuracy": metrics["accuracy"], "f1": metrics["f1"],
            "f1_weighted": metrics.get("f1_weighted"), "per_language": metrics.get("per_language"),
-           "train_minutes": train_wall / 60,
+           "train_minutes": train_wall / 60, "kept": history.get("best"),
+           "last_eval": next((e for e in reversed(history["history"]) if "accuracy" in e), None),
            "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(overrides)}"}
     if "projected_full_train_seconds" in history:  # textfit prints and records it when max_steps cuts a run short
         row["projected_hours"] = history["projected_full_train_seconds"] / 3600
     return row
+
+
+def kept(row: dict) -> str:
+    """Which evaluation the scored model is, beside the last one: selecting on a metric flatters that metric."""
+    best, last = row.get("kept"), row.get("last_eval")
+    if not best or not last or best["step"] == last["step"]:
+        return ""
+    return (f"; kept step {best['step']} by validation {best['metric']}, "
+            f"the last evaluation (step {last['step']}) had accuracy {last['accuracy']:.4f}")
 
 
 def table(rows: list[dict]) -> str:
@@ -124,7 +136,7 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {r['recipe']} | {r['scale']}; {r['examples']:,} {r['split']} examples{extra} | "
                      f"{r['model']} | {r['accuracy']:.4f} / {f1} | {r['card']} | {r['anchor']} |")
     lines += ["", "Commands (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`):", ""]
-    lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training)" for r in rows]
+    lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training{kept(r)})" for r in rows]
     for r in rows:
         if r.get("per_language"):
             lines += ["", f"Per language ({r['recipe']}, {r['split']}):", "", "| language | accuracy | f1 |",

@@ -92,6 +92,9 @@ def run_row(name: str, spec: dict, workdir: Path) -> dict:
     if name == "csv":
         write_tweets_csv(workdir)
     overrides = [arg.format(workdir=workdir) for arg in spec["overrides"]]
+    # the table's command names files relative to the checkout, so a reader can paste it from there
+    shown_dir = workdir.resolve().relative_to(REPO) if workdir.resolve().is_relative_to(REPO) else workdir
+    shown = [arg.format(workdir=shown_dir) for arg in spec["overrides"]]
     start = time.perf_counter()
     run([*textfit, "train", "--recipe", spec["recipe"], "--output-dir", str(out), "--overwrite", *overrides], log)
     train_wall = time.perf_counter() - start
@@ -111,7 +114,7 @@ def run_row(name: str, spec: dict, workdir: Path) -> dict:
            "f1_weighted": metrics.get("f1_weighted"), "per_language": metrics.get("per_language"),
            "train_minutes": train_wall / 60, "kept": history.get("best"),
            "last_eval": next((e for e in reversed(history["history"]) if "accuracy" in e), None),
-           "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(overrides)}"}
+           "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(shown)}"}
     if "projected_full_train_seconds" in history:  # textfit prints and records it when max_steps cuts a run short
         row["projected_hours"] = history["projected_full_train_seconds"] / 3600
     return row

@@ -91,10 +91,9 @@ def run_row(name: str, spec: dict, workdir: Path) -> dict:
     textfit = [sys.executable, "-m", "textfit"]
     if name == "csv":
         write_tweets_csv(workdir)
-    overrides = [arg.format(workdir=workdir) for arg in spec["overrides"]]
-    # the table's command names files relative to the checkout, so a reader can paste it from there
-    shown_dir = workdir.resolve().relative_to(REPO) if workdir.resolve().is_relative_to(REPO) else workdir
-    shown = [arg.format(workdir=shown_dir) for arg in spec["overrides"]]
+    # commands run from the checkout, so files under it are named relative to it: the table's commands paste as they are
+    workdir_arg = workdir.relative_to(REPO) if workdir.is_relative_to(REPO) else workdir
+    overrides = [arg.format(workdir=workdir_arg) for arg in spec["overrides"]]
     start = time.perf_counter()
     run([*textfit, "train", "--recipe", spec["recipe"], "--output-dir", str(out), "--overwrite", *overrides], log)
     train_wall = time.perf_counter() - start
@@ -114,7 +113,7 @@ def run_row(name: str, spec: dict, workdir: Path) -> dict:
            "f1_weighted": metrics.get("f1_weighted"), "per_language": metrics.get("per_language"),
            "train_minutes": train_wall / 60, "kept": history.get("best"),
            "last_eval": next((e for e in reversed(history["history"]) if "accuracy" in e), None),
-           "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(shown)}"}
+           "command": f"python -m textfit train --recipe {spec['recipe']} {' '.join(overrides)}"}
     if "projected_full_train_seconds" in history:  # textfit prints and records it when max_steps cuts a run short
         row["projected_hours"] = history["projected_full_train_seconds"] / 3600
     return row
@@ -138,7 +137,8 @@ def table(rows: list[dict]) -> str:
         extra = f"; full run projected at {r['projected_hours']:.1f} h here" if "projected_hours" in r else ""
         lines.append(f"| {r['recipe']} | {r['scale']}; {r['examples']:,} {r['split']} examples{extra} | "
                      f"{r['model']} | {r['accuracy']:.4f} / {f1} | {r['card']} | {r['anchor']} |")
-    lines += ["", "Commands (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`):", ""]
+    lines += ["", "Commands, from the checkout (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`; "
+              "`python benchmarks/quality.py --only NAME` does both, and first writes the CSV the csv row reads):", ""]
     lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training{kept(r)})" for r in rows]
     for r in rows:
         if r.get("per_language"):
@@ -153,7 +153,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=list(ROWS), help="run these rows (default: all)")
     parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-quality"))
     args = parser.parse_args()
-    workdir = Path(args.workdir)
+    workdir = Path(args.workdir).resolve()  # the runs' working directory is the checkout, not the caller's
     workdir.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     saved = RESULTS / "quality.json"

@@ -61,6 +61,7 @@ def run(recipe: str) -> int:
     cmd = [sys.executable, "-m", "textfit", "train", "--recipe", recipe, "--output-dir", str(out)]
     cmd += ["--resume"] if resume else ["--overwrite"]
     timing = out.with_suffix(".time.txt")
+    timing.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=REPO, env=env)
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,

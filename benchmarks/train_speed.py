@@ -1,18 +1,26 @@
-"""Training speed on this machine: the Hugging Face Trainer as tutorials run it, the Trainer at its best
-CPU settings, and textfit, on the same model, data, hyperparameters and number of steps, in one run.
+"""Training speed on this machine: the Hugging Face Trainer as tutorials run it, the Trainer at its best honest
+CPU settings, and `textfit train`, on the same model, data, hyperparameters and steps, in one run.
 
     make bench-train                                   # = python benchmarks/train_speed.py
     python benchmarks/train_speed.py --repeats 1 --train-samples 256   # a quick look
+    python benchmarks/train_speed.py --time-to-accuracy 0.85 --train-samples 3000 --eval-samples 300
 
-Each run is a fresh process (so peak memory is its own), runs are interleaved over the repetitions, and the
-table reports medians. Writes benchmarks/results/train_speed.md with the machine's description.
+Every run is a fresh process that a user would start: the Trainer variants run the script a tutorial has the user
+write (read the data, tokenize, train, evaluate, save the model), textfit runs the `textfit train` command. Two
+times are reported for each:
+- the whole process, from the command's start to a written model, measured from outside (imports, reading and
+  tokenizing the data, training, the final evaluation and writing the output folder: what a user waits for);
+- the training loop, the sum of the optimizer steps' times (evaluation excluded), measured the same way inside
+  both (Trainer callbacks on_step_begin/on_step_end; textfit's history `train_time`).
+Accuracy is scored from predictions paired with their own labels (`predict().label_ids` for the Trainer, whose
+length-grouped sampler reorders the evaluation set; textfit's errors.jsonl by review id), and each result carries
+both lists so `tests/benchmarks/test_train_speed.py` can check the score.
 
 (1) trainer-default: padding="max_length" (every batch 256 wide), fp32, random batches (the text-classification
-    example's defaults).
-(2) trainer-best: dynamic padding (DataCollatorWithPadding), train_sampling_strategy="group_by_length",
-    bf16 where the CPU has it.
-(3) textfit: its defaults (length-grouped batches padded to their longest, bf16 autocast where the CPU has it,
-    eager attention while attention dropout is on).
+    example's defaults; its optimizer is already fused AdamW).
+(2) trainer-best: DataCollatorWithPadding(pad_to_multiple_of=32), train_sampling_strategy="group_by_length",
+    bf16 where the CPU has native bf16, eager attention while attention dropout is on.
+(3) textfit: `textfit train` with its defaults (no token cache: a first run).
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ import gzip
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -63,44 +70,49 @@ Left out: torch.compile (measured slower here for MiniLM in ../shared/notes/cpu-
 # the same for every variant
 MAX_LENGTH = 256  # the reference IMDB cards' budget on a CPU
 BATCH = 16
+EVAL_BATCH = 32
 LR = 5e-5
 SEED = 42
 
 
-def load_rows(split: str, n: int) -> list[dict]:
-    rows = []
-    with gzip.open(IMDB / f"{split}.jsonl.gz", "rt", encoding="utf-8") as handle:
-        for line in handle:
-            rows.append(json.loads(line))
-            if len(rows) == n:
-                break
-    return rows
+# ---------------------------------------------------------------------------------------------- data
 
 
-def model_path() -> str:
+def prepare_data(folder: Path, n_train: int, n_eval: int) -> Path:
+    """The first n IMDB train and test reviews (both splits are shuffled) as a folder of JSON Lines files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_eval)):
+        rows = []
+        with gzip.open(IMDB / f"{split}.jsonl.gz", "rt", encoding="utf-8") as handle:
+            for line in handle:
+                rows.append(line)
+                if len(rows) == n:
+                    break
+        (folder / f"{split}.jsonl").write_text("".join(rows))
+    (folder / "labels.json").write_text('["neg", "pos"]')
+    return folder
+
+
+def read_rows(path: Path) -> list[dict]:
+    """JSON Lines split on newlines only (reviews hold U+2028, which splitlines() would also split on)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+
+
+def default_model() -> str:
     from textfit.models import resolve_model
 
     return resolve_model("minilm-l6").path
 
 
-def real_token_stats(tokenizer, texts: list[str]) -> tuple[int, int]:
-    """Real (unpadded) tokens and sum of squared lengths, for one epoch over `texts`."""
-    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
-    return sum(lengths), sum(s * s for s in lengths)
+# ---------------------------------------------------------------------------------------------- the Trainer
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-# ---------------------------------------------------------------------------------------------- one run
-
-
-def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workdir: Path,
-                eval_every: int | None = None, seed: int = SEED) -> dict:
+def trainer_script(best: bool, data: Path, out: Path, seed: int, eval_every: int | None, model_path: str) -> dict:
+    """What a Trainer user writes and runs; returns the loop time, the paired predictions and the curve."""
     import numpy as np
     from datasets import Dataset
     from transformers import (
+        AutoConfig,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
@@ -112,26 +124,28 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
 
     from textfit.precision import cpu_has_fast_bf16
 
-    path = model_path()
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    tok = AutoTokenizer.from_pretrained(model_path)
+    dropout = getattr(AutoConfig.from_pretrained(model_path), "attention_probs_dropout_prob", 0) or 0
+    extra = {"attn_implementation": "eager"} if best and dropout > 0 else {}
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2, **extra)
     padding = False if best else "max_length"
 
     def tokenize(batch):
         return tok(batch["text"], truncation=True, max_length=MAX_LENGTH, padding=padding)
 
-    train_ds = Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in train_rows])
-    eval_ds = Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in eval_rows])
-    train_ds = train_ds.map(tokenize, batched=True, remove_columns=["text"])
-    eval_ds = eval_ds.map(tokenize, batched=True, remove_columns=["text"])
+    def dataset(split: str) -> Dataset:
+        rows = [{"text": r["text"], "label": r["label"]} for r in read_rows(data / f"{split}.jsonl")]
+        return Dataset.from_list(rows).map(tokenize, batched=True, remove_columns=["text"])
+
+    train_ds, eval_ds = dataset("train"), dataset("test")
     bf16 = best and cpu_has_fast_bf16()
-    args = TrainingArguments(output_dir=str(workdir), per_device_train_batch_size=BATCH,
-                             per_device_eval_batch_size=32, learning_rate=LR, num_train_epochs=1, seed=seed,
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=BATCH,
+                             per_device_eval_batch_size=EVAL_BATCH, learning_rate=LR, num_train_epochs=1, seed=seed,
                              report_to="none", save_strategy="no", use_cpu=True, bf16=bf16,
                              eval_strategy="steps" if eval_every else "no", eval_steps=eval_every,
-                             bf16_full_eval=False, disable_tqdm=True, logging_strategy="no",
+                             disable_tqdm=True, logging_strategy="no",
                              train_sampling_strategy="group_by_length" if best else "random")
-    collator = DataCollatorWithPadding(tok) if best else default_data_collator
+    collator = DataCollatorWithPadding(tok, pad_to_multiple_of=32) if best else default_data_collator
     curve: list[tuple[int, float, float]] = []  # (step, seconds of training so far, accuracy)
 
     class TrainClock(TrainerCallback):
@@ -146,66 +160,102 @@ def run_trainer(best: bool, train_rows: list[dict], eval_rows: list[dict], workd
             self.spent += time.perf_counter() - self.started
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            curve.append((state.global_step, self.spent, metrics["eval_accuracy"]))
+            curve.append((state.global_step, round(self.spent, 2), metrics["eval_accuracy"]))
 
-    def accuracy_of(prediction) -> dict:
+    def accuracy_of(prediction) -> dict:  # label_ids come in the sampler's order, as the predictions do
         return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
 
     clock = TrainClock()
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       compute_metrics=accuracy_of, callbacks=[clock])
-    start = time.perf_counter()
     trainer.train()
-    seconds = clock.spent if eval_every else time.perf_counter() - start
-    logits = trainer.predict(eval_ds).predictions
-    accuracy = float((np.argmax(logits, -1) == np.array(eval_ds["label"])).mean())
-    return {"seconds": seconds, "accuracy": accuracy, "precision": "bf16" if bf16 else "fp32", "curve": curve}
+    prediction = trainer.predict(eval_ds)
+    trainer.save_model(str(out / "model"))
+    tok.save_pretrained(str(out / "model"))
+    predicted = np.argmax(prediction.predictions, -1)
+    return {"loop_seconds": clock.spent, "precision": "bf16" if bf16 else "fp32", "curve": curve,
+            "predictions": predicted.tolist(), "label_ids": prediction.label_ids.tolist(),
+            "accuracy": float((predicted == prediction.label_ids).mean())}
 
 
-def run_textfit(train_rows: list[dict], eval_rows: list[dict], workdir: Path, eval_every: int | None = None,
-                seed: int = SEED) -> dict:
-    from textfit.config import TrainConfig
-    from textfit.train import FineTune
-
-    data = workdir / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train_rows), ("test", eval_rows)):
-        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (data / "labels.json").write_text('["neg", "pos"]')
-    run = FineTune(TrainConfig(dataset=str(data), eval_split="test", output_dir=str(workdir / "out"),
-                               learning_rate=LR, train_batch_size=BATCH, eval_batch_size=32, epochs=1, seed=seed,
-                               max_length=MAX_LENGTH, eval_strategy="steps" if eval_every else "epoch",
-                               eval_steps=eval_every or 50, logging_steps=10_000, overwrite=True,
-                               tokenize_cache=False))
-    run.setup()
-    run.train()
-    history = run.state["history"]
-    curve = [(row["step"], row["train_time"], row["accuracy"]) for row in history]
-    seconds = run.state["train_time"] if eval_every else run.train_seconds
-    return {"seconds": seconds, "accuracy": history[-1]["accuracy"], "precision": run.precision, "curve": curve}
+# ---------------------------------------------------------------------------------------------- textfit
 
 
-def run_one(variant: str, n_train: int, n_eval: int, workdir: Path, eval_every: int | None = None,
-            seed: int = SEED) -> dict:
-    import torch
-    from transformers.utils import logging as hf_logging
+def textfit_command(data: Path, out: Path, seed: int, eval_every: int | None, model_path: str) -> list[str]:
+    cmd = [sys.executable, "-m", "textfit", "train", "--dataset", str(data), "--eval-split", "test",
+           "--output-dir", str(out), "--model", model_path, "--learning-rate", str(LR), "--train-batch-size",
+           str(BATCH), "--eval-batch-size", str(EVAL_BATCH), "--epochs", "1", "--seed", str(seed),
+           "--max-length", str(MAX_LENGTH), "--logging-steps", "10000", "--no-tokenize-cache", "--overwrite"]
+    if eval_every:
+        cmd += ["--eval-strategy", "steps", "--eval-steps", str(eval_every)]
+    return cmd
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    torch.manual_seed(seed)
-    train_rows, eval_rows = load_rows("train", n_train), load_rows("test", n_eval)
+
+def read_textfit(out: Path, data: Path) -> dict:
+    """textfit's own figures, and its predictions rebuilt from errors.jsonl (every mistake, by review id)."""
+    history = json.loads((out / "history.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    gold = read_rows(data / "test.jsonl")
+    names = json.loads((data / "labels.json").read_text())
+    wrong = {}
+    for line in filter(None, (out / "errors.jsonl").read_text(encoding="utf-8").split("\n")):
+        row = json.loads(line)
+        wrong[row["id"]] = names.index(row["predicted"])
+    predictions = [wrong.get(r["id"], r["label"]) for r in gold]
+    rows = history["history"]
+    return {"loop_seconds": rows[-1]["train_time"], "precision": history["precision"],
+            "curve": [(r["step"], r["train_time"], r["accuracy"]) for r in rows],
+            "predictions": predictions, "label_ids": [r["label"] for r in gold],
+            "accuracy": metrics["eval"]["accuracy"]}
+
+
+# ---------------------------------------------------------------------------------------------- one run
+
+
+def run_variant(variant: str, data: Path, workdir: Path, seed: int, eval_every: int | None, model: str) -> dict:
+    out = workdir / f"{variant}-seed{seed}"
     if variant == "textfit":
-        result = run_textfit(train_rows, eval_rows, workdir, eval_every, seed)
+        cmd = textfit_command(data, out, seed, eval_every, model)
     else:
-        result = run_trainer(variant == "trainer-best", train_rows, eval_rows, workdir, eval_every, seed)
-    from transformers import AutoTokenizer
+        cmd = [sys.executable, __file__, "--run-trainer", variant, "--data", str(data), "--out", str(out),
+               "--seed", str(seed), "--model", model] + (["--eval-every", str(eval_every)] if eval_every else [])
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                               env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                                                 "PYTHONPATH": str(REPO)})
+    # wait4 gives this child's own peak RSS; communicate() first would reap it before we could ask
+    stdout_chunks, stderr_chunks = _drain(process)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        print("".join(stderr_chunks)[-3000:], file=sys.stderr)
+        raise SystemExit(f"{variant} (seed {seed}) failed with exit code {code}")
+    if variant == "textfit":
+        result = read_textfit(out, data)
+    else:
+        line = next(ln for ln in "".join(stdout_chunks).splitlines() if ln.startswith("RESULT "))
+        result = json.loads(line[7:])
+    return {**result, "variant": variant, "seed": seed, "process_seconds": seconds,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
 
-    tokens, squares = real_token_stats(AutoTokenizer.from_pretrained(model_path()), [r["text"] for r in train_rows])
-    return {**result, "variant": variant, "real_tokens": tokens, "sum_len_sq": squares, "samples": n_train,
-            "peak_rss_mb": peak_rss_mb()}
+
+def _drain(process: subprocess.Popen) -> tuple[list[str], list[str]]:
+    """Read both pipes to their end without reaping the process (threads, so neither pipe fills up)."""
+    import threading
+
+    out: list[str] = []
+    err: list[str] = []
+    readers = [threading.Thread(target=lambda s, b: b.append(s.read()), args=(stream, buf))
+               for stream, buf in ((process.stdout, out), (process.stderr, err))]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    return out, err
 
 
-# ---------------------------------------------------------------------------------------------- ceiling
+# ---------------------------------------------------------------------------------------------- machine
 
 
 def matmul_ceiling(dtype_name: str, repeats: int = 7) -> float:
@@ -223,91 +273,166 @@ def matmul_ceiling(dtype_name: str, repeats: int = 7) -> float:
     return statistics.median(rates)
 
 
-def model_flop_terms() -> tuple[int, int, int]:
-    """(non-embedding parameters, layers, hidden size) of the default model."""
+def model_flop_terms(model_path: str) -> tuple[int, int, int]:
+    """(non-embedding parameters, layers, hidden size) of the model."""
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(model_path())
+    model = AutoModel.from_pretrained(model_path)
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
     total = sum(p.numel() for p in model.parameters())
     return total - embedding, model.config.num_hidden_layers, model.config.hidden_size
 
 
+def real_token_stats(model_path: str, data: Path) -> tuple[int, int]:
+    """Real (unpadded) tokens and sum of squared lengths, for one epoch over the training texts."""
+    from transformers import AutoTokenizer
+
+    texts = [r["text"] for r in read_rows(data / "train.jsonl")]
+    lengths = [len(ids) for ids in AutoTokenizer.from_pretrained(model_path)(texts, truncation=True,
+                                                                              max_length=MAX_LENGTH)["input_ids"]]
+    return sum(lengths), sum(s * s for s in lengths)
+
+
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or "cpu"
+    cpu, flags = platform.processor() or "cpu", ""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        flags = Path("/proc/cpuinfo").read_text()
-        extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    except OSError:
-        extras = []
-    return (f"{cpu}, {os.cpu_count()} cores ({', '.join(extras) or 'no native bf16'}), "
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name"))
+        flags = next(ln for ln in info.splitlines() if ln.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    return (f"{cpu}, {os.cpu_count()} cores ({', '.join(bf16) if bf16 else 'no native bf16: fp32 only'}), "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """Median, then the range over seeds."""
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceiling: dict[str, float],
+                 flop_terms: tuple[int, int, int], tokens: tuple[int, int]) -> tuple[str, list[dict]]:
+    params, layers, hidden = flop_terms
+    flops = 6 * params * tokens[0] + 12 * layers * hidden * tokens[1]
+    rows = []
+    for variant, runs in results.items():
+        process = statistics.median(r["process_seconds"] for r in runs)
+        loop = statistics.median(r["loop_seconds"] for r in runs)
+        rows.append({"variant": variant, "precision": runs[0]["precision"], "process_seconds": process,
+                     "loop_seconds": loop, "tokens_per_s": tokens[0] / loop,
+                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+                     "mfu_fp32": flops / loop / 1e9 / ceiling["fp32"], "mfu_bf16": flops / loop / 1e9 / ceiling["bf16"],
+                     "accuracy": statistics.median(r["accuracy"] for r in runs),
+                     "accuracies": [round(r["accuracy"], 4) for r in runs], "seeds": [r["seed"] for r in runs],
+                     "process_all": [round(r["process_seconds"], 1) for r in runs],
+                     "loop_all": [round(r["loop_seconds"], 1) for r in runs]})
+    by = {r["variant"]: r for r in rows}
+    lines = ["| variant | precision | whole process (s): median (range) | x (1) | x (2) | training loop (s): median "
+             "(range) | x (1) | x (2) | real tokens/s (loop) | peak RSS (MiB) | MFU vs fp32 / bf16 ceiling | "
+             "accuracy: median (per seed) |", "|" + "---|" * 12]
+    for r in rows:
+        runs = results[r["variant"]]
+
+        def ratio(key: str, other: str, row: dict = r) -> str:
+            return f"{by[other][key] / row[key]:.2f}" if other in by else "-"
+
+        lines.append(
+            f"| {r['variant']} | {r['precision']} | {spread([x['process_seconds'] for x in runs])} | "
+            f"{ratio('process_seconds', 'trainer-default')} | {ratio('process_seconds', 'trainer-best')} | "
+            f"{spread([x['loop_seconds'] for x in runs])} | {ratio('loop_seconds', 'trainer-default')} | "
+            f"{ratio('loop_seconds', 'trainer-best')} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+            f"{r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f} "
+            f"({', '.join(f'{a:.3f}' for a in r['accuracies'])}) |")
+    steps = -(-args.train_samples // BATCH)
+    report = "\n".join([
+        "# Training speed: HF Trainer vs textfit",
+        "",
+        f"Machine: {machine()}",
+        f"Matmul ceiling (2048^3, median of start and end of run): fp32 {ceiling['fp32']:.0f} GFLOP/s, "
+        f"bf16 {ceiling['bf16']:.0f} GFLOP/s",
+        f"Model: {args.model_name} ({params / 1e6:.1f} M non-embedding params). Data: the first {args.train_samples:,} "
+        f"IMDB train reviews (one epoch, {steps} steps), accuracy on the first {args.eval_samples:,} test reviews. "
+        f"max_length {MAX_LENGTH}, batch {BATCH}, lr {LR}, AdamW, linear schedule.",
+        f"{args.repeats} seeds ({', '.join(str(SEED + i) for i in range(args.repeats))}), the same for every "
+        "variant; each run a fresh process, variants interleaved (order reversed every other seed). Medians, with "
+        "the range over seeds in brackets. x (1), x (2): how many times faster than the Trainer's defaults and "
+        "than its best settings.",
+        "- whole process: from the command's start to a written model (imports, reading and tokenizing, training, "
+        "the final evaluation, writing the model), timed from outside;",
+        "- training loop: the sum of the optimizer steps' times, evaluation excluded, timed the same way in both.",
+        "Accuracy is scored from predictions paired with their own labels (see the script's docstring).",
+        "",
+        *lines,
+        "",
+        "MFU = (6 x non-embedding params x real tokens + 12 x layers x hidden x sum(len^2)) / loop time / ceiling.",
+        "",
+        NOTES,
+        f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
+        f"--eval-samples {args.eval_samples}",
+    ])
+    return report, rows
+
+
+def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[dict]]) -> tuple[str, dict]:
+    target = args.time_to_accuracy
+    lines = ["| variant | seconds of training to target: median (per seed) | steps to target (per seed) | "
+             "accuracy after the epoch: median (per seed) |", "|---|---|---|---|"]
+    summary = {}
+    curves = []
+    for variant, runs in results.items():
+        hits = [next(((s, t) for s, t, a in r["curve"] if a >= target), None) for r in runs]
+        seconds = [h[1] for h in hits if h]
+        final = [r["accuracy"] for r in runs]
+        median = statistics.median(seconds) if len(seconds) == len(hits) else None
+        summary[variant] = median
+        per_seed = ", ".join(f"{h[1]:.0f}" if h else "not reached" for h in hits)
+        lines.append(f"| {variant} | {f'{median:.0f}' if median is not None else 'not reached by every seed'} "
+                     f"({per_seed}) | {', '.join(str(h[0]) if h else '-' for h in hits)} | "
+                     f"{statistics.median(final):.3f} ({', '.join(f'{a:.3f}' for a in final)}) |")
+        for r in runs:
+            curves.append(f"- {variant}, seed {r['seed']}: " + ", ".join(f"{s}: {a:.3f}" for s, _, a in r["curve"]))
+    verdict = []
+    if summary.get("textfit"):
+        for peer in ("trainer-default", "trainer-best"):
+            if summary.get(peer):
+                verdict.append(f"textfit reaches {target} {summary[peer] / summary['textfit']:.1f}x sooner than "
+                               f"{peer} (medians).")
+    report = "\n".join([
+        f"# Time to {target} validation accuracy",
+        "",
+        f"Machine: {machine()}",
+        f"{args.model_name}, the first {args.train_samples:,} IMDB train reviews (one epoch), evaluated every "
+        f"{args.eval_every} steps on the first {args.eval_samples:,} test reviews; max_length {MAX_LENGTH}, batch "
+        f"{BATCH}, lr {LR}; seeds {', '.join(str(SEED + i) for i in range(args.repeats))} for every variant. "
+        "Time counts training steps only, not evaluation.",
+        "",
+        *lines,
+        "",
+        *verdict,
+        "",
+        "Accuracy at each evaluation (step: accuracy):",
+        *curves,
+        "",
+        f"Command: python benchmarks/train_speed.py --time-to-accuracy {target} --train-samples "
+        f"{args.train_samples} --eval-samples {args.eval_samples} --eval-every {args.eval_every} "
+        f"--repeats {args.repeats}",
+    ])
+    return report, summary
 
 
 # ---------------------------------------------------------------------------------------------- main
 
 
-def run_in_subprocess(variant: str, args: argparse.Namespace, workdir: str, *extra: str) -> dict:
-    cmd = [sys.executable, __file__, "--run-one", variant, "--train-samples", str(args.train_samples),
-           "--eval-samples", str(args.eval_samples), "--workdir", workdir, *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if out.returncode or line is None:
-        print(out.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"{variant} failed")
-    return json.loads(line[7:])
-
-
-def time_to_accuracy(args: argparse.Namespace) -> int:
-    """Training seconds (evaluation excluded) until validation accuracy first reaches the target."""
-    target = args.time_to_accuracy
-    lines = ["| variant | steps to target | training time to target (s) | accuracy curve (step: accuracy) |",
-             "|---|---|---|---|"]
-    reached = {}
-    for variant in ("trainer-default", "textfit"):
-        result = run_in_subprocess(variant, args, f"{args.workdir}/tta-{variant}", "--time-to-accuracy",
-                                   str(target), "--eval-every", str(args.eval_every))
-        hit = next(((step, secs) for step, secs, acc in result["curve"] if acc >= target), None)
-        reached[variant] = hit
-        curve = ", ".join(f"{step}: {acc:.3f}" for step, _, acc in result["curve"])
-        lines.append(f"| {variant} | {hit[0] if hit else 'not reached'} | "
-                     f"{f'{hit[1]:.0f}' if hit else '-'} | {curve} |")
-        print(f"  {variant}: {hit}", flush=True)
-    speedup = ""
-    if all(reached.values()):
-        ours, theirs = reached["textfit"][1], reached["trainer-default"][1]
-        speedup = f"textfit reaches {target} {theirs / ours:.1f}x sooner than the Trainer's default set-up."
-    report = "\n".join([
-        f"# Time to {target} validation accuracy",
-        "",
-        f"Machine: {machine()}",
-        f"all-MiniLM-L6-v2, the first {args.train_samples} IMDB train reviews (one epoch), evaluated every "
-        f"{args.eval_every} steps on the first {args.eval_samples} test reviews; max_length {MAX_LENGTH}, batch "
-        f"{BATCH}, lr {LR}, seed {SEED}. Time counts training steps only, not evaluation.",
-        "",
-        *lines,
-        "",
-        speedup,
-        "",
-        f"Command: python benchmarks/train_speed.py --time-to-accuracy {target} --train-samples "
-        f"{args.train_samples} --eval-samples {args.eval_samples} --eval-every {args.eval_every}",
-    ])
-    print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "time_to_accuracy.md").write_text(report + "\n")
-    return 0
-
-
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-samples", type=int, default=2048, help="one epoch over this many reviews")
+    parser.add_argument("--repeats", type=int, default=3, help="seeds 42, 43, ... (>= 3 where accuracy is compared)")
+    parser.add_argument("--train-samples", type=int, default=1600, help="one epoch over this many reviews (100 steps)")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--time-to-accuracy", type=float, metavar="TARGET",
@@ -315,90 +440,60 @@ def main() -> int:
                              "takes to reach TARGET validation accuracy (e.g. 0.85 with --train-samples 3000 "
                              "--eval-samples 300, the IMDB card's scale)")
     parser.add_argument("--eval-every", type=int, default=25)
-    parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help="model folder (default: the packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--workdir", default="/tmp/textfit-bench-train")
+    parser.add_argument("--results-dir", default=str(RESULTS), help="where the tables are written")
+    parser.add_argument("--run-trainer", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", default="/tmp/textfit-bench", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     sys.path.insert(0, str(REPO))
+    if args.run_trainer:
+        from transformers.utils import logging as hf_logging
 
-    if args.run_one:
-        eval_every = args.eval_every if args.time_to_accuracy else None
-        result = run_one(args.run_one, args.train_samples, args.eval_samples, Path(args.workdir), eval_every,
-                         args.seed)
+        hf_logging.set_verbosity_error()
+        result = trainer_script(args.run_trainer == "trainer-best", Path(args.data), Path(args.out), args.seed,
+                                args.eval_every if args.eval_every and args.eval_every > 0 else None, args.model)
         print("RESULT " + json.dumps(result))
         return 0
-    if args.time_to_accuracy:
-        return time_to_accuracy(args)
 
+    model = args.model or default_model()
+    args.model_name = "all-MiniLM-L6-v2" if not args.model else Path(args.model).name
+    workdir = Path(args.workdir)
+    data = prepare_data(workdir / "data", args.train_samples, args.eval_samples)
+    eval_every = args.eval_every if args.time_to_accuracy else None
     variants = args.variants.split(",")
     ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
-    params, layers, hidden = model_flop_terms()
     results: dict[str, list[dict]] = {v: [] for v in variants}
     for rep in range(args.repeats):
-        order = variants if rep % 2 == 0 else variants[::-1]  # interleave, reversing every other round
-        for variant in order:
-            # every variant gets the same seed within a repetition; repetitions use seeds 42, 43, ...
-            result = run_in_subprocess(variant, args, f"{args.workdir}/{variant}-{rep}", "--seed", str(SEED + rep))
+        for variant in variants if rep % 2 == 0 else variants[::-1]:
+            result = run_variant(variant, data, workdir, SEED + rep, eval_every, model)
             results[variant].append(result)
-            print(f"  rep {rep + 1} {variant}: {result['seconds']:.1f} s, accuracy {result['accuracy']:.4f}",
-                  flush=True)
-    ceiling_after = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
-    ceiling = {k: (ceiling[k] + ceiling_after[k]) / 2 for k in ceiling}
+            print(f"  seed {SEED + rep} {variant}: process {result['process_seconds']:.1f} s, loop "
+                  f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}", flush=True)
+    after = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
+    ceiling = {k: (ceiling[k] + after[k]) / 2 for k in ceiling}
 
-    rows = []
-    for variant in variants:
-        runs = results[variant]
-        seconds = statistics.median(r["seconds"] for r in runs)
-        first = runs[0]
-        flops = 6 * params * first["real_tokens"] + 12 * layers * hidden * first["sum_len_sq"]
-        rate = flops / seconds / 1e9
-        rows.append({"variant": variant, "precision": first["precision"], "seconds": seconds,
-                     "tokens_per_s": first["real_tokens"] / seconds, "samples_per_s": first["samples"] / seconds,
-                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
-                     "mfu_fp32": rate / ceiling["fp32"], "mfu_bf16": rate / ceiling["bf16"],
-                     "accuracy": statistics.median(r["accuracy"] for r in runs),
-                     "accuracies": [round(r["accuracy"], 4) for r in runs], "runs": len(runs)})
-    base = next((r for r in rows if r["variant"] == "trainer-default"), rows[0])
-    best = next((r for r in rows if r["variant"] == "trainer-best"), None)
-    header = ("| variant | precision | real tokens/s | samples/s | epoch time (s) | x (1) | x (2) | peak RSS (MB) "
-              "| MFU vs fp32 / bf16 ceiling | val. accuracy (median; per seed) |")
-    lines = [header, "|" + "---|" * 10]
-    for r in rows:
-        vs_best = f"{r['tokens_per_s'] / best['tokens_per_s']:.2f}" if best else "-"
-        lines.append(f"| {r['variant']} | {r['precision']} | {r['tokens_per_s']:,.0f} | {r['samples_per_s']:.1f} | "
-                     f"{r['seconds']:.1f} | {r['tokens_per_s'] / base['tokens_per_s']:.2f} | {vs_best} | "
-                     f"{r['peak_rss_mb']:,.0f} | {r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f}; "
-                     f"{', '.join(f'{a:.3f}' for a in r['accuracies'])} |")
-    report = "\n".join([
-        "# Training speed: HF Trainer vs textfit",
-        "",
-        f"Machine: {machine()}",
-        f"Matmul ceiling (2048^3, median of start and end of run): fp32 {ceiling['fp32']:.0f} GFLOP/s, "
-        f"bf16 {ceiling['bf16']:.0f} GFLOP/s",
-        f"Model: all-MiniLM-L6-v2 ({params / 1e6:.1f} M non-embedding params). Data: the first {args.train_samples} "
-        f"IMDB train reviews (one epoch, {args.train_samples // BATCH} steps), accuracy on the first "
-        f"{args.eval_samples} test reviews. max_length {MAX_LENGTH}, batch {BATCH}, lr {LR}, seed {SEED}, "
-        "AdamW, linear schedule.",
-        f"Medians of {args.repeats} repetitions, each a fresh process, runs interleaved; repetition r uses seed "
-        f"{SEED}+r for every variant (accuracy after one short epoch varies by several points between seeds, so "
-        "the median over seeds is the comparable figure). Epoch time is the training loop only (not loading or "
-        "tokenizing); tokens/s counts real (unpadded) tokens.",
-        "",
-        *lines,
-        "",
-        "MFU = (6 x non-embedding params x real tokens + 12 x layers x hidden x sum(len^2)) / time / ceiling.",
-        "",
-        NOTES,
-        f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
-        f"--eval-samples {args.eval_samples}",
-    ])
+    out = Path(args.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.time_to_accuracy:
+        report, summary = time_to_accuracy_report(args, results)
+        (out / "time_to_accuracy.md").write_text(report + "\n")
+        (out / "time_to_accuracy.json").write_text(json.dumps({"summary": summary, "raw": results}, indent=1))
+    else:
+        report, rows = speed_report(args, results, ceiling, model_flop_terms(model), real_token_stats(model, data))
+        (out / "train_speed.md").write_text(report + "\n")
+        (out / "train_speed.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling},
+                                                         indent=1))
     print()
     print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train_speed.md").write_text(report + "\n")
-    (RESULTS / "train_speed.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling}, indent=1))
     return 0
 
 

@@ -55,7 +55,7 @@ def test_folder_embeds_like_the_package_in_many_languages(e5_folder, shared_data
     texts = first_per_language(shared_data / "marc" / "test.jsonl.gz", 2)  # de en es fr ja zh
     texts += first_per_language(shared_data / "tweet_sentiment_multilingual" / "test.jsonl.gz", 1)  # + ar hi it pt
     cosine = check_against_package(e5_folder, texts)
-    assert cosine.min() >= 0.99, dict(zip(texts, cosine.round(4).tolist(), strict=True))
+    assert cosine.min() >= 0.9998, dict(zip(texts, cosine.round(4).tolist(), strict=True))
 
     # the tokenizer itself: the same number of tokens as the package's own tokenizer, text by text
     from transformers import AutoTokenizer

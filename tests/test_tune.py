@@ -31,7 +31,7 @@ def _recipe(tmp_path, small_model) -> str:
     return str(path)
 
 
-def _finished(db) -> list:
+def _trials(db, *states: str) -> list:
     import optuna
     from optuna.trial import TrialState
 
@@ -41,7 +41,11 @@ def _finished(db) -> list:
         study = optuna.load_study(study_name="textfit", storage=f"sqlite:///{db}")
     except KeyError:  # the study is being created
         return []
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return study.get_trials(deepcopy=False, states=tuple(TrialState[s] for s in states))
+
+
+def _finished(db) -> list:
+    return _trials(db, "COMPLETE", "PRUNED")
 
 
 @pytest.mark.slow
@@ -56,9 +60,11 @@ def test_a_killed_search_continues_to_the_same_number_of_trials(small_model, tmp
     first = subprocess.Popen(command, env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
-    while len(_finished(out / "study.db")) < 3 and first.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # into the next trial
+    db = out / "study.db"
+    # the kill lands inside a trial: at least 3 finished and the next one started with its settings drawn
+    while not (len(_finished(db)) >= 3 and any(len(t.params) == 2 for t in _trials(db, "RUNNING"))) \
+            and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     before = len(_finished(out / "study.db"))
@@ -68,10 +74,12 @@ def test_a_killed_search_continues_to_the_same_number_of_trials(small_model, tmp
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="textfit", storage=f"sqlite:///{out / 'study.db'}")
     assert len(_finished(out / "study.db")) == TRIALS  # the same number as an uninterrupted search
+    # the kill cut a trial short: it ran again with its own settings, and the cut one is marked failed
+    assert "was interrupted" in again.stdout
     reruns = [t for t in study.trials if "rerun_of" in t.user_attrs]
-    if "was interrupted" in again.stdout:  # the kill cut a trial short: it ran again with its own settings
-        interrupted = study.trials[reruns[0].user_attrs["rerun_of"]]
-        assert reruns[0].params == interrupted.params and interrupted.state.name == "FAIL"
+    assert len(reruns) == 1
+    interrupted = study.trials[reruns[0].user_attrs["rerun_of"]]
+    assert reruns[0].params == interrupted.params and interrupted.state.name == "FAIL"
 
     report = (out / "trials.md").read_text()
     assert report.count("\n| ") == TRIALS + 1  # header and one row per finished trial

@@ -1,0 +1,41 @@
+"""The training-speed harness itself, at a tiny scale: a benchmark that scores a peer against shuffled labels
+or divides by the wrong time says something false, so its scoring and timing are tested like the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "train_speed.py"
+
+
+def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--repeats", "1", "--train-samples", "32",
+                           "--eval-samples", "40", "--model", str(small_model), "--workdir", str(tmp_path / "work"),
+                           "--results-dir", str(results)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    raw = json.loads((results / "train_speed.json").read_text())["raw"]
+    gold = [json.loads(line)["label"] for line in (tmp_path / "work" / "data" / "test.jsonl").read_text().split("\n")
+            if line]
+    assert set(raw) == {"trainer-default", "trainer-best", "textfit"}
+    for variant, runs in raw.items():
+        for run in runs:
+            predictions, label_ids = run["predictions"], run["label_ids"]
+            assert len(predictions) == len(label_ids) == len(gold) == 40, variant
+            # the reported accuracy is the one the paired lists give ...
+            paired = sum(p == g for p, g in zip(predictions, label_ids, strict=True)) / len(gold)
+            assert run["accuracy"] == paired, variant
+            # ... and the labels are the evaluation set's, whatever order a sampler gave them
+            assert Counter(label_ids) == Counter(gold), variant
+            # the whole process holds the loop, and both were timed
+            assert run["process_seconds"] > run["loop_seconds"] > 0, variant
+    textfit = raw["textfit"][0]
+    assert textfit["label_ids"] == gold  # textfit's predictions are rebuilt in the evaluation set's order
+    table = (results / "train_speed.md").read_text()
+    for heading in ("whole process", "training loop", "trainer-default", "trainer-best", "textfit"):
+        assert heading in table

@@ -34,14 +34,14 @@ VARIANTS = {"full": {}, "freeze": {"freeze_embeddings": True}, "trim": {"trim_vo
 
 def run_one(variant: str, args: argparse.Namespace, out: Path) -> dict:
     from textfit.config import TrainConfig
-    from textfit.train import train
+    from textfit.training import train
 
     config = TrainConfig(model="multilingual-e5-small", dataset=str(DATA), output_dir=str(out), overwrite=True,
                          max_train_samples=args.train_samples, max_eval_samples=args.eval_samples, max_length=64,
                          epochs=1, learning_rate=5e-5, train_batch_size=16, eval_batch_size=64,
                          eval_strategy="epoch", **VARIANTS[variant])
     start = time.perf_counter()
-    metrics = train(config)
+    metrics = train(config).metrics
     wall = time.perf_counter() - start
     history = json.loads((out / "history.json").read_text())
     return {

@@ -38,10 +38,11 @@ ROWS: dict[str, dict] = {
     "sst2": dict(
         recipe="sst2-distilbert",
         overrides=["--epochs", "2", "--learning-rate", "5e-5", "--eval-steps", "500", "--metric-for-best", "accuracy"],
-        split="validation", card="accuracy 0.8933", anchor="SST-2 91.3",
+        split="validation", card="accuracy 0.8933", anchor="SST-2 91.3", scored_on_selection=True,
         scale="all 67,349 train sentences, 2 of 5 epochs at lr 5e-5 (the card's 1e-5 is DistilBERT's; the 6-layer "
-              "MiniLM learns too slowly at it), evaluated every 500 steps, the step with the best validation accuracy "
-              "kept, as the card's Trainer reports its best evaluation; scored on all 872 validation sentences"),
+              "MiniLM learns too slowly at it), evaluated every 500 steps on all 872 validation sentences (GLUE has "
+              "no labelled test set); the figure is the last evaluation's, chosen on nothing (the step kept by "
+              "validation accuracy was chosen on these very sentences: it flatters)"),
     "marc": dict(
         recipe="marc-multilingual-minilm",
         overrides=["--epochs", "1", "--freeze-embeddings"],
@@ -124,8 +125,8 @@ def kept(row: dict) -> str:
     best, last = row.get("kept"), row.get("last_eval")
     if not best or not last or best["step"] == last["step"]:
         return ""
-    return (f"; kept step {best['step']} by validation {best['metric']}, "
-            f"the last evaluation (step {last['step']}) had accuracy {last['accuracy']:.4f}")
+    return (f"; the last evaluation (step {last['step']}) had accuracy {last['accuracy']:.4f}, the step kept by "
+            f"validation {best['metric']} (step {best['step']}) {best['value']:.4f}")
 
 
 def table(rows: list[dict]) -> str:
@@ -133,10 +134,14 @@ def table(rows: list[dict]) -> str:
              "| recipe | data and scale | model | ours: accuracy / F1 | the card's | published anchor |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        f1 = f"{r['f1']:.4f}" + (f" (weighted {r['f1_weighted']:.4f})" if r.get("f1_weighted") else "")
+        spec = ROWS[r["name"]]
+        accuracy, f1 = r["accuracy"], f"{r['f1']:.4f}" + (f" (weighted {r['f1_weighted']:.4f})"
+                                                          if r.get("f1_weighted") else "")
+        if spec.get("scored_on_selection") and r.get("last_eval"):  # a figure not chosen on the set it is scored on
+            accuracy, f1 = r["last_eval"]["accuracy"], f"{r['last_eval']['f1']:.4f}"
         extra = f"; full run projected at {r['projected_hours']:.1f} h here" if "projected_hours" in r else ""
-        lines.append(f"| {r['recipe']} | {r['scale']}; {r['examples']:,} {r['split']} examples{extra} | "
-                     f"{r['model']} | {r['accuracy']:.4f} / {f1} | {r['card']} | {r['anchor']} |")
+        lines.append(f"| {r['recipe']} | {spec['scale']}; {r['examples']:,} {r['split']} examples{extra} | "
+                     f"{r['model']} | {accuracy:.4f} / {f1} | {r['card']} | {r['anchor']} |")
     lines += ["", "Commands, from the checkout (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`; "
               "`python benchmarks/quality.py --only NAME` does both, and first writes the CSV the csv row reads):", ""]
     lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training{kept(r)})" for r in rows]
@@ -150,7 +155,8 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=list(ROWS), help="run these rows (default: all)")
+    parser.add_argument("--only", nargs="*", choices=list(ROWS),
+                        help="run these rows (default: all; none: only rewrite the table from quality.json)")
     parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-quality"))
     args = parser.parse_args()
     workdir = Path(args.workdir).resolve()  # the runs' working directory is the checkout, not the caller's
@@ -158,13 +164,17 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     saved = RESULTS / "quality.json"
     rows = {r["name"]: r for r in json.loads(saved.read_text())} if saved.is_file() else {}
-    for name in args.only or list(ROWS):
+    for name in list(ROWS) if args.only is None else args.only:
         print(f"--- {name}: {ROWS[name]['scale']}", flush=True)
         rows[name] = run_row(name, ROWS[name], workdir)
         ordered = [rows[n] for n in ROWS if n in rows]
         saved.write_text(json.dumps(ordered, indent=2) + "\n")  # each finished row is kept at once
         (RESULTS / "quality.md").write_text(table(ordered))
-    print(table([rows[n] for n in ROWS if n in rows]))
+    ordered = [rows[n] for n in ROWS if n in rows]
+    if not args.only and not ordered:
+        return 0
+    (RESULTS / "quality.md").write_text(table(ordered))  # also rewrites the table of saved rows (--only none)
+    print(table(ordered))
     return 0
 
 

@@ -39,7 +39,7 @@ def main() -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     import textfit
     from textfit.config import TrainConfig
-    from textfit.train import train
+    from textfit.training import train
 
     with gzip.open(IMDB / "test.jsonl.gz", "rt", encoding="utf-8") as lines:
         test = [json.loads(line) for line in lines]

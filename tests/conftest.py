@@ -91,7 +91,7 @@ def small_run_config(model: Path, data: Path, out: Path, **overrides):
 @pytest.fixture(scope="session")
 def trained(small_model, sst2_sample, tmp_path_factory) -> Path:
     """One finished run on the SST-2 sample, shared by the tests that read an output folder."""
-    from textfit.train import train
+    from textfit.training import train
 
     out = tmp_path_factory.mktemp("sst2-run") / "model"
     train(small_run_config(small_model, sst2_sample, out, eval_strategy="steps", eval_steps=40))

@@ -111,7 +111,7 @@ def test_a_tail_model_reads_the_end_of_a_review(small_model, imdb_sample, traine
     textfit.load applies the truncation the model was trained with."""
     import textfit
     from tests.conftest import small_run_config
-    from textfit.train import train
+    from textfit.training import train
 
     review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
     endings = [review + " In the end, a masterpiece: wonderful, moving, brilliant.",

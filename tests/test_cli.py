@@ -93,3 +93,31 @@ def test_config_file_and_flags(small_model, sst2_sample, tmp_path):
     assert saved["model"] == str(small_model)
     card = (out / "README.md").read_text()
     assert "No evaluation during training" in card
+
+
+def test_each_command_takes_only_its_own_flags():
+    check = textfit("check", "--help")
+    assert check.returncode == 0
+    assert "--dataset" in check.stdout and "--label-column" in check.stdout and "--max-length" in check.stdout
+    for training_only in ("--learning-rate", "--epochs", "--precision", "--resume", "--report-to"):
+        assert training_only not in check.stdout, training_only
+    refused = textfit("check", "--dataset", "x", "--learning-rate", "1e-3")
+    assert refused.returncode == 2 and "unrecognized arguments: --learning-rate" in refused.stderr
+    # a flag's help carries the reason for its default, not the default alone
+    train = textfit("train", "--help")
+    assert "56%" in train.stdout  # max_length: on IMDB 256 keeps 56% of reviews whole ...
+
+
+def test_a_misspelt_flag_names_the_right_one():
+    result = textfit("train", "--dataset", "x", "--learnig-rate", "1e-3")
+    assert result.returncode == 2
+    assert "--learnig-rate (did you mean --learning-rate?)" in result.stderr
+
+
+def test_old_flag_names_work_with_a_note(trained, sst2_sample):
+    old = textfit("evaluate", trained, "--dataset", sst2_sample, "--split", "validation", "--max-eval-samples", "40")
+    new = textfit("evaluate", trained, "--dataset", sst2_sample, "--eval-split", "validation",
+                  "--max-eval-samples", "40")
+    assert old.returncode == new.returncode == 0, old.stderr
+    assert "note: --split is now --eval-split" in old.stderr and "note:" not in new.stderr
+    assert old.stdout == new.stdout

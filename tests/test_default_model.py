@@ -7,7 +7,7 @@ import json
 import pytest
 
 from textfit.config import TrainConfig
-from textfit.train import train
+from textfit.training import train
 
 
 @pytest.mark.slow

@@ -6,16 +6,30 @@ import json
 
 from tests.conftest import run_textfit, small_run_config
 from textfit.findings import run_findings
-from textfit.train import train
+from textfit.training import train
 
 
 def findings_of(out) -> list[str]:
     return json.loads((out / "metrics.json").read_text())["findings"]
 
 
-def test_healthy_run_has_no_findings(trained):
-    assert findings_of(trained) == []
-    assert "**Finding.**" not in (trained / "README.md").read_text()
+PROBLEMS = ("Overfitting", "No learning", "Training diverged", "One class")
+
+
+def test_healthy_run_has_no_problem_findings(trained):
+    """The shared run (2 layers, 2,000 sentences, one epoch) learns without a problem; what it does find is what
+    its own numbers say: no clear gain over the TF-IDF baseline, and loss and accuracy peaking apart."""
+    found = findings_of(trained)
+    assert not [f for f in found if f.startswith(PROBLEMS)], found
+    saved = json.loads((trained / "metrics.json").read_text())
+    assert any(f.startswith("No better than a bag of words") for f in found) == \
+        (not saved["baseline"]["model_is_better"])
+    history = json.loads((trained / "history.json").read_text())["history"]
+    by_loss = min(history, key=lambda r: r["loss"])
+    disagree = by_loss["accuracy"] < max(r["accuracy"] for r in history)
+    assert any("disagree on the best evaluation" in f for f in found) == disagree
+    card = (trained / "README.md").read_text()
+    assert card.count("**Finding.**") == len(found)
 
 
 def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample, tmp_path, capsys):
@@ -126,3 +140,23 @@ def test_pictures_are_drawn_and_shown_in_the_card(trained):
             colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
             assert len(colours) > 20  # drawn, not blank
         assert f"]({name})" in card
+
+
+def test_loss_best_and_accuracy_best_disagree_in_one_sentence():
+    def row(step, loss, accuracy):
+        return {"step": step, "epoch": step / 100, "train_loss": 0.5 - step / 1000, "loss": loss,
+                "accuracy": accuracy}
+
+    history = [row(100, 0.40, 0.824), row(200, 0.43, 0.834), row(300, 0.47, 0.830)]
+    counts, metrics = {"neg": 50, "pos": 50}, {"accuracy": 0.824, "confusion_matrix": [[40, 10], [8, 42]]}
+    by_loss = {"step": 100, "epoch": 1, "metric": "loss", "value": 0.40}
+    (said,) = [f for f in run_findings(history, by_loss, metrics, counts, 5e-5) if "disagree" in f]
+    assert ("loss was lowest at step 100 (epoch 1) (0.4000, accuracy 0.8240), accuracy highest at step 200 "
+            "(epoch 2) (0.8340, loss 0.4300)") in said
+    assert said.endswith("The model kept is step 100 (epoch 1)'s (metric_for_best loss); --metric-for-best "
+                         "accuracy keeps step 200 (epoch 2)'s.")
+    by_accuracy = {"step": 200, "epoch": 2, "metric": "accuracy", "value": 0.834}
+    (said,) = [f for f in run_findings(history, by_accuracy, metrics, counts, 5e-5) if "disagree" in f]
+    assert "--metric-for-best loss keeps step 100 (epoch 1)'s" in said
+    agree = [row(100, 0.40, 0.834), row(200, 0.43, 0.834)]  # a tie that includes the loss-best: no finding
+    assert not [f for f in run_findings(agree, by_loss, metrics, counts, 5e-5) if "disagree" in f]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from textfit.config import TrainConfig
-from textfit.train import train
+from textfit.training import train
 
 TWEETS_LANGUAGES = {"ar", "de", "en", "es", "fr", "hi", "it", "pt"}
 
@@ -68,10 +68,11 @@ def test_frozen_embeddings_stay_as_they_were(small_model, sst2_sample, tmp_path)
 @pytest.mark.slow
 def test_multilingual_run_reports_each_language(shared_data, tmp_path):
     out = tmp_path / "tweets"
-    metrics = train(TrainConfig(
+    result = train(TrainConfig(
         model="multilingual-e5-small", dataset=str(shared_data / "tweet_sentiment_multilingual"),
         output_dir=str(out), max_train_samples=800, max_eval_samples=400, max_length=64, epochs=1,
         learning_rate=5e-5, train_batch_size=16, eval_batch_size=64, trim_vocab=True, freeze_embeddings=True))
+    metrics = result.metrics
     assert set(metrics["per_language"]) == TWEETS_LANGUAGES
     assert sum(m["num_examples"] for m in metrics["per_language"].values()) == 400
     saved = json.loads((out / "metrics.json").read_text())["eval"]

@@ -22,21 +22,21 @@ RATING = r"_(?P<rating>\d+)$"  # IMDb ids end in _<stars>
 
 def test_the_task_is_read_from_the_labels():
     data = load_training_data(str(GO_EMOTIONS), Columns(), max_train_samples=300, max_eval_samples=50)
-    assert data.task == "multi-label"
+    assert data.task.name == "multi-label"
     assert len(data.label_names) == 28 and data.label_names[27] == "neutral"
     assert all(isinstance(ex.label, list) and ex.label for ex in data.train)
     assert any(len(ex.label) > 1 for ex in data.train)
 
     ratings = load_training_data(str(IMDB), Columns(label="id", label_pattern=RATING), eval_split="test",
                                  task="regression", max_train_samples=300, max_eval_samples=50)
-    assert ratings.task == "regression" and ratings.label_names == ["rating"]
+    assert ratings.task.name == "regression" and ratings.label_names == ["rating"]
     for ex in ratings.train + ratings.eval:
         assert ex.label == float(ex.extra["id"].rsplit("_", 1)[1])
     assert {ex.label for ex in ratings.train} <= {1.0, 2.0, 3.0, 4.0, 7.0, 8.0, 9.0, 10.0}
 
     forced = load_training_data(str(SAMPLES / "sst2_sample"), Columns(), task="multi-label")
-    assert forced.task == "multi-label" and all(len(ex.label) == 1 for ex in forced.train)
-    assert load_training_data(str(SAMPLES / "sst2_sample"), Columns()).task == "single"
+    assert forced.task.name == "multi-label" and all(len(ex.label) == 1 for ex in forced.train)
+    assert load_training_data(str(SAMPLES / "sst2_sample"), Columns()).task.name == "single"
 
 
 def test_label_sets_in_csv_and_fractional_targets(tmp_path):
@@ -50,7 +50,7 @@ def test_label_sets_in_csv_and_fractional_targets(tmp_path):
 
     scores = tmp_path / "scores.jsonl"
     scores.write_text("\n".join(json.dumps({"text": f"text {i}", "label": i / 4}) for i in range(8)) + "\n")
-    assert load_training_data(str(scores), Columns()).task == "regression"
+    assert load_training_data(str(scores), Columns()).task.name == "regression"
 
 
 def test_bad_targets_and_patterns_name_the_row(tmp_path):
@@ -96,7 +96,11 @@ def test_goemotions_reports_micro_macro_and_per_label_f1(goemotions_model):
     for key in ("f1_micro", "f1_macro", "precision_micro", "recall_micro", "subset_accuracy", "threshold"):
         assert 0 <= metrics[key] <= 1, key
     assert len(metrics["per_class"]) == 28 and "f1" in metrics["per_class"]["gratitude"]
-    assert metrics["f1_micro"] >= metrics["f1_micro_at_0.5"]  # the threshold was chosen for micro F1
+    assert metrics["f1_micro_global"] >= metrics["f1_micro_at_0.5"]  # the global threshold: the best micro F1
+    # per-label thresholds are each label's best F1 on this set, the global one among the candidates
+    assert metrics["f1_macro"] >= metrics["f1_macro_global"]
+    own = {n: t for n, t in metrics["thresholds"].items() if t != metrics["threshold"]}
+    assert own and all(metrics["per_class"][n]["support"] >= 25 for n in own)  # only labels with enough positives
     # it learned more than "neutral" (the majority label alone: micro F1 0.30 on this sample), and got there
     learned = [name for name, m in metrics["per_class"].items() if m["f1"] > 0]
     assert len(learned) >= 3 and "neutral" in learned, learned
@@ -105,6 +109,7 @@ def test_goemotions_reports_micro_macro_and_per_label_f1(goemotions_model):
     config = json.loads((goemotions_model / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     assert config["multi_label_threshold"] == metrics["threshold"]
+    assert config["multi_label_thresholds"] == [metrics["thresholds"][config["id2label"][str(i)]] for i in range(28)]
     card = (goemotions_model / "README.md").read_text()
     assert "multi-label head over 28 labels" in card and "### Results per label" in card
     assert "top_k=None" in card and "Confusion matrix" not in card
@@ -119,8 +124,9 @@ def test_goemotions_label_sets_through_load_pipeline_evaluate_and_service(goemot
              "What do you mean? I don't get it.", "That is hilarious lol"]
     clf = textfit.load(goemotions_model, precision="fp32")
     predictions = clf.predict(texts)
+    cut = dict(zip(clf.labels, clf.thresholds, strict=True))  # each label's own threshold
     for pred in predictions:
-        above = sorted((n for n, s in pred["scores"].items() if s >= clf.threshold), key=lambda n: -pred["scores"][n])
+        above = sorted((n for n, s in pred["scores"].items() if s >= cut[n]), key=lambda n: -pred["scores"][n])
         assert pred["labels"] == above
     piped = pipeline("text-classification", model=str(goemotions_model), top_k=None)(texts)
     for pred, scored in zip(predictions, piped, strict=True):
@@ -135,6 +141,7 @@ def test_goemotions_label_sets_through_load_pipeline_evaluate_and_service(goemot
     again, trained = json.loads(scored.read_text()), json.loads((goemotions_model / "metrics.json").read_text())
     assert again["f1_micro"] == pytest.approx(trained["eval"]["f1_micro"], abs=1e-3)
     assert again["threshold"] == trained["eval"]["threshold"]
+    assert again["thresholds"] == trained["eval"]["thresholds"]
 
     server, url = start_service(goemotions_model, "--precision", "fp32")
     try:
@@ -177,3 +184,21 @@ def test_imdb_ratings_regression(small_model, tmp_path):
     again = json.loads(scored.read_text())
     assert again["mae"] == pytest.approx(metrics["mae"], abs=1e-3) and "spearman" in result.stdout
     assert "regression head: one output, the predicted `rating`" in (out / "README.md").read_text()
+
+
+def test_per_label_thresholds_by_hand():
+    from textfit.metrics import per_label_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 200
+    common = rng.random(n) < 0.5  # 100 positives: its own threshold
+    rare = np.zeros(n, dtype=bool)
+    rare[:5] = True  # 5 positives: too few to tune on, the global threshold stays
+    targets = np.stack([common, rare], 1).astype(float)
+    # the common label's positives score 0.12-0.18, its negatives 0.02-0.08: only a low threshold finds them
+    probs = np.stack([np.where(common, 0.12 + 0.06 * rng.random(n), 0.02 + 0.06 * rng.random(n)),
+                      np.where(rare, 0.9, 0.1)], 1)
+    assert per_label_thresholds(targets, probs, fallback=0.4, min_positives=25) == [0.1, 0.4]
+    metrics = multilabel_metrics(targets, probs, ["common", "rare"], 0.4, per_label=[0.1, 0.4])
+    assert metrics["per_class"]["common"]["f1"] == 1.0 and metrics["thresholds"] == {"common": 0.1, "rare": 0.4}
+    assert multilabel_metrics(targets, probs, ["common", "rare"], 0.4)["per_class"]["common"]["f1"] == 0.0

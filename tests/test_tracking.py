@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import SAMPLES
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
-from textfit.train import train
+from textfit.training import train
 
 
 def _train(tmp_path: Path, model: Path, report_to: str) -> Path:

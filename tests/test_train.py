@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import small_run_config
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
-from textfit.train import train
+from textfit.training import train
 
 
 def config(model: Path, data: Path, out: Path, **kw) -> TrainConfig:

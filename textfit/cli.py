@@ -16,51 +16,76 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
 
-from textfit.config import TrainConfig
+from textfit.config import DATA, TrainConfig
 from textfit.errors import ConfigError, TextfitError
 from textfit.recipe import recipe_path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no tokenizer threads fighting the compute threads
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, so recipe keys and flags never drift apart."""
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type)
-        default = f.default if f.default is not MISSING else None
-        if kind == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"(default: {default})")
-            continue
-        convert = int if "int" in kind else float if "float" in kind else str
-        parser.add_argument(flag, type=convert, default=None, metavar=f.name.upper(), help=f"(default: {default})")
+def _add_config_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...] | None = None,
+                      also: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field (of `groups`, and the fields named in `also`), so recipe keys and flags never
+    drift apart; each flag's help is the field's reason for its default."""
+    chosen = [f for f in fields(TrainConfig) if groups is None or f.metadata["group"] in groups or f.name in also]
+    for group in dict.fromkeys(f.metadata["group"] for f in chosen):
+        section = parser.add_argument_group(f"settings: {group} (also recipe keys)")
+        for f in (f for f in chosen if f.metadata["group"] == group):
+            flag = "--" + f.name.replace("_", "-")
+            kind = str(f.type)
+            why = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
+            if kind == "bool":
+                section.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=why)
+                continue
+            convert = int if "int" in kind else float if "float" in kind else str
+            section.add_argument(flag, type=convert, default=None, metavar=f.name.upper(), help=why)
+
+
+# one name per concept; the old names keep working until textfit 0.3, with a note
+RENAMED = {"--split": "--eval-split", "--max-samples": "--max-eval-samples"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textfit",
                                      description="Fine-tune transformer encoders into text classifiers.")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_train_flags, _tune_flags, _check_flags, _recipe_flags, _evaluate_flags, _predict_flags,
+                _export_flags, _serve_flags, _report_flags):
+        add(sub)
+    parser.commands = dict(sub.choices)  # for suggestions on a misspelt flag
+    return parser
 
+
+def _train_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit train: every setting."""
     train = sub.add_parser("train", help="fine-tune a model; flags override the --config recipe")
     train.add_argument("--config", help="recipe YAML (keys are these flags with underscores)")
     train.add_argument("--recipe", help="a shipped recipe by name (textfit recipe list), instead of --config")
     _add_config_flags(train)
 
+
+def _tune_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit tune: every setting (each trial trains), and how many trials."""
     tune = sub.add_parser("tune", help="search hyperparameters with Optuna; flags override the recipe")
     tune.add_argument("--config", help="recipe YAML; its search_space: mapping says what to search")
     tune.add_argument("--recipe", help="a shipped recipe by name, instead of --config")
     tune.add_argument("--trials", type=int, required=True, help="trials to finish (an interrupted search continues)")
     _add_config_flags(tune)
 
-    check = sub.add_parser("check", help="look at a dataset before training: labels, duplicates, leaks, truncation")
-    check.add_argument("--config", help="recipe YAML, as for train")
-    check.add_argument("--recipe", help="a shipped recipe by name, as for train")
-    _add_config_flags(check)
 
+def _check_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit check: the data settings only."""
+    check = sub.add_parser("check", help="look at a dataset before training: labels, duplicates, leaks, truncation")
+    check.add_argument("--config", help="recipe YAML, as for train (only its data settings matter here)")
+    check.add_argument("--recipe", help="a shipped recipe by name, as for train")
+    _add_config_flags(check, groups=(DATA,), also=("model", "max_length"))  # the tokenizer says what truncates
+
+
+def _recipe_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit recipe list | show | from-card."""
     recipe = sub.add_parser("recipe", help="list shipped recipes, or read one out of a model card")
     recipe_sub = recipe.add_subparsers(dest="recipe_command", required=True)
     recipe_sub.add_parser("list", help="the shipped recipes and what they reproduce")
@@ -70,19 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     from_card.add_argument("card", help="a model card (README.md) in the Trainer's layout")
     from_card.add_argument("--output", help="write the recipe here instead of printing it")
 
+
+def _evaluate_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit evaluate: a saved model on a labelled split."""
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a split or file")
     evaluate.add_argument("model_dir")
     evaluate.add_argument("--dataset", required=True)
-    evaluate.add_argument("--split", help="split name (default: test, else validation)")
+    evaluate.add_argument("--eval-split", "--split", dest="eval_split",
+                          help="split name (default: test, else validation)")
     evaluate.add_argument("--text-column", default=None)
     evaluate.add_argument("--text-pair-column", default=None)
     evaluate.add_argument("--label-column", default=None)
-    evaluate.add_argument("--max-eval-samples", type=int)
+    evaluate.add_argument("--max-eval-samples", type=int, help="a seeded random subset of the split")
+    evaluate.add_argument("--one-threshold", action="store_true",
+                          help="multi-label: the one global threshold for every label, not each label's own")
     evaluate.add_argument("--batch-size", type=int, default=32)
     _add_backend_flags(evaluate)
     evaluate.set_defaults(backend="torch", precision="fp32")  # the model as trained, unless asked otherwise
     evaluate.add_argument("--output", help="write the metrics as JSON here")
 
+
+def _predict_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit predict: texts or a file."""
     predict = sub.add_parser("predict", help="predict labels for texts or a file")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", help="texts to classify")
@@ -95,17 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--windows", action="store_true",
                          help="read long texts whole: overlapping windows of max_length tokens, probabilities averaged")
 
+
+def _export_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit export: ONNX and int8 graphs, checked against PyTorch."""
     export = sub.add_parser("export", help="write ONNX (and int8) graphs for fast CPU prediction")
     export.add_argument("model_dir")
     export.add_argument("--format", default="onnx", choices=("onnx",))
     export.add_argument("--quantize", choices=("int8",), help="also write a dynamically quantized int8 graph")
     export.add_argument("--dataset", help="data to compare the graphs on (default: the recipe's evaluation data)")
-    export.add_argument("--split", help="its split (default: the recipe's eval_split, else test/validation)")
-    export.add_argument("--max-samples", type=int, default=1000, help="evaluation texts to compare on")
+    export.add_argument("--eval-split", "--split", dest="eval_split",
+                        help="its split (default: the recipe's eval_split, else test/validation)")
+    export.add_argument("--max-eval-samples", "--max-samples", dest="max_eval_samples", type=int, default=1000,
+                        help="evaluation texts to compare on (default: 1000)")
     export.add_argument("--max-accuracy-drop", type=float, default=1.0,
                         help="accuracy points int8 may lose against PyTorch fp32 (default: 1.0)")
     export.add_argument("--force", action="store_true", help="write the int8 graph even past that drop")
 
+
+def _serve_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit serve: the HTTP service and its limits."""
     serve = sub.add_parser("serve", help="an HTTP service: POST /predict, GET /health, /metadata, a page at /")
     serve.add_argument("model_dir")
     serve.add_argument("--host", default="127.0.0.1")
@@ -118,11 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-window-ms", type=float, default=5.0,
                        help="how long the first request of a batch waits for others (default: 5 ms)")
 
+
+def _report_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit report: a finished run again, or its card as one page."""
     report = sub.add_parser("report", help="what a finished run found, again; --html: the card as one HTML page")
     report.add_argument("model_dir")
     report.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
                         help="write the card and its pictures as one self-contained page (default: DIR/card.html)")
-    return parser
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +187,16 @@ def quiet_transformers() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
         args.texts += extra  # texts after the options: `textfit predict DIR --backend int8 "some text"`
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.commands[args.command].error(_unknown_flags(parser.commands[args.command], extra))
+    for old, new in RENAMED.items():
+        if any(a == old or a.startswith(old + "=") for a in argv):
+            print(f"textfit {args.command}: note: {old} is now {new}; the old name works until textfit 0.3",
+                  file=sys.stderr)
     quiet_transformers()
     try:
         commands = {"train": cmd_train, "tune": cmd_tune, "check": cmd_check, "evaluate": cmd_evaluate,
@@ -166,8 +215,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _unknown_flags(command: argparse.ArgumentParser, extra: list[str]) -> str:
+    """'unrecognized arguments', with the flag each misspelt one resembles."""
+    import difflib
+
+    known = [o for action in command._actions for o in action.option_strings]
+    parts = []
+    for arg in extra:
+        flag = arg.split("=", 1)[0]
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("--") else []
+        parts.append(f"{arg} (did you mean {close[0]}?)" if close else arg)
+    return f"unrecognized arguments: {' '.join(parts)}"
+
+
 def _config_of(args: argparse.Namespace) -> TrainConfig:
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
     if args.recipe and args.config:
         raise ConfigError("give --recipe NAME or --config FILE, not both")
     source = recipe_path(args.recipe) if args.recipe else args.config
@@ -175,7 +237,7 @@ def _config_of(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from textfit.train import train
+    from textfit.training import train
 
     train(_config_of(args))
     return 0
@@ -194,7 +256,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from textfit.data.check import check_data
     from textfit.models import resolve_model
-    from textfit.train import load_data
+    from textfit.training import load_data
 
     cfg = _config_of(args)
     data = load_data(cfg)
@@ -238,35 +300,17 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from textfit.data import Columns, load_eval_examples
+    from textfit.evaluate import evaluate_folder, metric_lines
     from textfit.io import atomic_write_json
     from textfit.predict import load
-    from textfit.task import evaluate_scores
 
-    clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
-    recipe = clf.recipe
-    columns = Columns(args.text_column or recipe.get("text_column", "text"),
-                      args.label_column or recipe.get("label_column", "label"),
-                      args.text_pair_column or recipe.get("text_pair_column"), recipe.get("label_pattern"))
-    examples, split = load_eval_examples(args.dataset, args.split, columns, clf.labels, args.max_eval_samples,
-                                         recipe.get("seed", 42), clf.task)
-    pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
-    scores = clf.predict_proba([ex.text for ex in examples], pairs)
-    languages = [ex.extra.get("language") for ex in examples]
-    metrics = evaluate_scores(clf.task, scores, [ex.label for ex in examples], clf.labels, threshold=clf.threshold,
-                              languages=languages if all(languages) else None)
-    print(f"{args.model_dir} on {args.dataset} [{split}], {len(examples)} examples ({clf.backend.name})")
-    for key in ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted", "subset_accuracy", "f1_micro",
-                "f1_macro", "threshold", "mse", "mae", "pearson", "spearman"):
-        if key in metrics:
-            print(f"  {key:<16} {metrics[key]:.4f}")
-    if "accuracy_ci" in metrics:
-        (a_lo, a_hi), (f_lo, f_hi) = metrics["accuracy_ci"], metrics["f1_ci"]
-        print(f"  95% bootstrap intervals: accuracy {a_lo:.4f}-{a_hi:.4f}, f1 {f_lo:.4f}-{f_hi:.4f}; "
-              f"calibration error {metrics['ece']:.4f}")
-    for lang, m in metrics.get("per_language", {}).items():
-        shown = "  ".join(f"{k} {m[k]:.4f}" for k in ("accuracy", "f1", "mae", "spearman") if k in m)
-        print(f"  [{lang}] {shown}  ({m['num_examples']} examples)")
+    clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision,
+               per_label_thresholds=not args.one_threshold)
+    metrics, split, count = evaluate_folder(clf, args.dataset, args.eval_split, text_column=args.text_column,
+                                            label_column=args.label_column, text_pair_column=args.text_pair_column,
+                                            max_samples=args.max_eval_samples)
+    print(f"{args.model_dir} on {args.dataset} [{split}], {count} examples ({clf.backend.name})")
+    print("\n".join(metric_lines(metrics)))
     if args.output:
         atomic_write_json(args.output, {"dataset": args.dataset, "split": split, **metrics})
     return 0
@@ -287,7 +331,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{answer}\t({scores})\t{text}")
     if not args.input:
         return 0
-    column = args.text_column or clf.recipe.get("text_column", "text")
+    column = args.text_column or clf.folder.columns.text
     if not args.output:
         from textfit.predict_file import _texts
 
@@ -308,8 +352,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"{row.backend:<18} {row.accuracy:>8.4f} {row.same_labels:>11.2%} {row.max_prob_diff:>13.2e}")
 
     try:
-        rows = export_onnx(args.model_dir, quantize=args.quantize, dataset=args.dataset, split=args.split,
-                           max_samples=args.max_samples, max_accuracy_drop=args.max_accuracy_drop / 100,
+        rows = export_onnx(args.model_dir, quantize=args.quantize, dataset=args.dataset, split=args.eval_split,
+                           max_samples=args.max_eval_samples, max_accuracy_drop=args.max_accuracy_drop / 100,
                            force=args.force)
     except AccuracyDropError as exc:
         table(exc.rows)

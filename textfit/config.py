@@ -7,74 +7,119 @@ is written next to the model as `recipe.yaml`, so `textfit train --config OUT/re
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from textfit.errors import ConfigError
+from textfit.task import TASK_NAMES
+
+
+def setting(default: Any, group: str, why: str) -> Any:
+    """A TrainConfig field: its default, the flag group it belongs to, and the reason for the default (shown by
+    `--help`, as run_classification.py's argument dataclasses do)."""
+    return field(default=default, metadata={"group": group, "help": why})
+
+
+# flag groups, in the order --help shows them; `check` takes only DATA (and --model/--max-length for truncation)
+DATA, TOKENS, MODEL, OPTIMISATION, EVALUATION, SPEED, RUN, TRACKING = (
+    "data", "tokenization", "what to train", "optimisation", "evaluation and checkpoints", "speed", "run control",
+    "experiment tracking")
 
 
 @dataclass
 class TrainConfig:
     # -- what to train on
-    model: str = "minilm-l6"  # packaged short name, local HF folder, or hub id
-    dataset: str | None = None  # file, folder of split files, aclImdb folder, or hub dataset name
-    output_dir: str = "outputs/run"
-    text_column: str = "text"
-    text_pair_column: str | None = None  # second text column for sentence-pair tasks
-    label_column: str = "label"
-    label_pattern: str | None = None  # regex whose group, found in label_column, is the label: "_(?P<rating>\d+)$"
-    task: str = "auto"  # single | multi-label | regression; auto: a list of labels per text or a fraction says
-    train_split: str = "train"
-    eval_split: str | None = None  # None: "validation" if present, else carved from train
-    validation_fraction: float = 0.1  # share of train held out when no evaluation split exists
-    max_train_samples: int | None = None  # seeded random subset, as the reference cards' subset runs
-    max_eval_samples: int | None = None
+    model: str = setting("minilm-l6", MODEL, "a packaged short name (minilm-l6: all-MiniLM-L6-v2, 22M parameters, "
+                         "the fastest encoder that learns IMDB to 0.9; multilingual-e5-small), a local Hugging Face "
+                         "folder, or a hub id")
+    dataset: str | None = setting(None, DATA, "a CSV/TSV/JSON Lines/JSON/Parquet file, a folder of split files, an "
+                                  "aclImdb folder, or a hub dataset name")
+    output_dir: str = setting("outputs/run", RUN, "where the model, its card and its checkpoints are written")
+    text_column: str = setting("text", DATA, "the column holding the text")
+    text_pair_column: str | None = setting(None, DATA, "a second text column, for sentence-pair tasks")
+    label_column: str = setting("label", DATA, "the column holding the label (GoEmotions-style 'labels' is found "
+                                "by itself)")
+    label_pattern: str | None = setting(None, DATA, r"a regex whose group, found in label_column, is the label, "
+                                        r"e.g. '_(?P<rating>\d+)$' takes IMDb's star rating out of its ids")
+    task: str = setting("auto", DATA, "single | multi-label | regression; auto reads it from the labels (a list per "
+                        "text: multi-label; a number with a fraction: regression)")
+    train_split: str = setting("train", DATA, "the split to train on")
+    eval_split: str | None = setting(None, DATA, "the split to evaluate on; unset: 'validation' when the data has "
+                                     "one, else validation_fraction of train held out")
+    validation_fraction: float = setting(0.1, DATA, "share of train held out (seeded) when no evaluation split "
+                                         "exists: 10% keeps 90% for learning and gives a usable interval")
+    max_train_samples: int | None = setting(None, DATA, "a seeded random subset of train, as the reference cards' "
+                                            "subset runs (IMDB 3,000)")
+    max_eval_samples: int | None = setting(None, DATA, "a seeded random subset of the evaluation split")
     # -- tokenization
-    max_length: int = 256  # IMDB reviews: 256 keeps 56% untruncated at 1/4 the attention cost of 512
-    truncation: str = "head"  # what a long text keeps: head | tail | head+tail (first quarter + last 3/4)
+    max_length: int = setting(256, TOKENS, "tokens per text: on IMDB 256 keeps 56% of reviews whole at a quarter "
+                              "of the attention cost of 512 (capped at the model's own limit)")
+    truncation: str = setting("head", TOKENS, "what a longer text keeps: head | tail | head+tail (its first quarter "
+                              "and last three quarters; reviews put their verdict last: +3 points on IMDB at 128)")
     # -- what to train (multilingual-e5-small: 96M of its 118M parameters are the word embedding matrix)
-    freeze_embeddings: bool = False  # keep the word embeddings fixed: no gradient or Adam state for them
-    trim_vocab: bool = False  # keep only the tokens the training data uses (Unigram tokenizers): smaller, faster
-    threshold: float | None = None  # multi-label: a label applies from this probability; unset: tuned on validation
-    class_weights: str = "none"  # none | auto (total / (labels x count): rare labels weigh more) | "1,3.5,..."
+    freeze_embeddings: bool = setting(False, MODEL, "keep the word embeddings fixed: no gradient or Adam state for "
+                                      "them (the big matrix of multilingual models)")
+    trim_vocab: bool = setting(False, MODEL, "keep only the tokens the training data uses (Unigram tokenizers): a "
+                               "smaller, faster model that tokenizes the training texts exactly as before")
+    threshold: float | None = setting(None, MODEL, "multi-label: a label applies from this probability; unset: the "
+                                      "threshold with the best micro F1 on validation")
+    class_weights: str = setting("none", MODEL, "none | auto (total / (labels x count): rare labels weigh more in "
+                                 "the loss) | one weight per label, '1,3.5'")
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
-    lr_scheduler_type: str = "linear"  # linear | constant
-    warmup_ratio: float = 0.0  # share of optimizer steps spent warming up
-    warmup_steps: int = 0  # overrides warmup_ratio when > 0
-    train_batch_size: int = 16  # per optimizer step, across all processes
-    eval_batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float = 1.0  # clipping; 0 disables
-    epochs: float = 3
-    max_steps: int | None = None  # optimizer steps; overrides epochs
-    seed: int = 42
+    learning_rate: float = setting(2e-5, OPTIMISATION, "the reference cards' rate for DistilBERT; MiniLM learns "
+                                   "faster at 5e-5")
+    weight_decay: float = setting(0.0, OPTIMISATION, "AdamW's decoupled weight decay (the Trainer's default 0)")
+    adam_beta1: float = setting(0.9, OPTIMISATION, "Adam's beta1, as the reference cards")
+    adam_beta2: float = setting(0.999, OPTIMISATION, "Adam's beta2, as the reference cards")
+    adam_epsilon: float = setting(1e-8, OPTIMISATION, "Adam's epsilon, as the reference cards")
+    lr_scheduler_type: str = setting("linear", OPTIMISATION, "linear (decay to 0, as the reference cards) | constant")
+    warmup_ratio: float = setting(0.0, OPTIMISATION, "share of optimizer steps spent warming up (the cards use none)")
+    warmup_steps: int = setting(0, OPTIMISATION, "warm-up steps; overrides warmup_ratio when > 0")
+    train_batch_size: int = setting(16, OPTIMISATION, "examples per optimizer step across all processes and "
+                                    "accumulation steps, so a recipe learns the same on 1 process or N")
+    eval_batch_size: int = setting(16, EVALUATION, "examples per evaluation batch (speed only)")
+    gradient_accumulation_steps: int = setting(1, OPTIMISATION, "micro-batches per optimizer step: the same "
+                                               "learning in less memory")
+    max_grad_norm: float = setting(1.0, OPTIMISATION, "gradient clipping, as the Trainer; 0 disables")
+    epochs: float = setting(3, OPTIMISATION, "passes over train; validation loss usually bottoms out by epoch 2-3")
+    max_steps: int | None = setting(None, OPTIMISATION, "optimizer steps; overrides epochs (a short look at a long "
+                                    "recipe, with the full run's time projected)")
+    seed: int = setting(42, OPTIMISATION, "one seed for subsets, held-out split, initialisation and batch order, so "
+                        "a run repeats exactly")
     # -- evaluation, logging, checkpoints
-    eval_strategy: str = "epoch"  # epoch | steps | no
-    eval_steps: int = 50
-    logging_steps: int = 50
-    metric_for_best: str = "loss"  # validation loss, or accuracy | f1 | precision | recall ...
-    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
+    eval_strategy: str = setting("epoch", EVALUATION, "epoch | steps (every eval_steps) | no (only the final model)")
+    eval_steps: int = setting(50, EVALUATION, "optimizer steps between evaluations with eval_strategy steps")
+    logging_steps: int = setting(50, EVALUATION, "optimizer steps between training-loss lines")
+    metric_for_best: str = setting("loss", EVALUATION, "which evaluation to keep: validation loss, or accuracy | f1 "
+                                   "| precision | recall ...")
+    early_stopping_patience: int | None = setting(None, EVALUATION, "evaluations without improvement before "
+                                                  "stopping; unset: train to the end")
+    baseline: str = setting("tfidf", EVALUATION, "tfidf | none: a TF-IDF + linear model fitted on the same training "
+                            "split and scored on the same evaluation set, beside the fine-tuned model, with a paired "
+                            "interval of the difference (seconds on IMDB): was fine-tuning worth it?")
     # -- speed
-    precision: str = "auto"  # auto (bf16 where the hardware has it) | fp32 | bf16 | fp16 (GPU)
-    group_by_length: bool = True  # length-grouped shuffled batches: far less padding, same randomness
-    pad_to_multiple_of: int = 32  # few distinct batch shapes: peak RSS 4.5 -> 2.7 GB at 256 tokens, same speed
-    tokenize_cache: bool = True  # keep token ids in ~/.cache/textfit (or $TEXTFIT_CACHE): reruns skip tokenizing
-    fast_dropout: bool = True  # CPU dropout masks from 15-bit integers: same p, ~2.5x cheaper (fast_dropout.py)
+    precision: str = setting("auto", SPEED, "auto (bf16 where the CPU or GPU has native bf16: 1.6-1.9x on such "
+                             "CPUs) | fp32 | bf16 | fp16 (GPU)")
+    group_by_length: bool = setting(True, SPEED, "length-grouped shuffled batches: far less padding, the same "
+                                    "randomness")
+    pad_to_multiple_of: int = setting(32, SPEED, "few distinct batch shapes: peak RSS 4.5 -> 2.7 GB at 256 tokens, "
+                                      "the same speed")
+    tokenize_cache: bool = setting(True, SPEED, "keep token ids in ~/.cache/textfit (or $TEXTFIT_CACHE): reruns "
+                                   "skip tokenizing (25,000 reviews: 15 s -> 1 s)")
+    fast_dropout: bool = setting(True, SPEED, "CPU dropout masks from 15-bit integers: the same p, about 2.5x "
+                                 "cheaper (+25% tokens/s)")
     # -- run control
-    resume: bool = False  # continue from OUTPUT_DIR/checkpoints/last
-    overwrite: bool = False  # replace a finished model in OUTPUT_DIR
-    keep_checkpoints: bool = False  # keep optimizer state after a successful run
+    resume: bool = setting(False, RUN, "continue from OUTPUT_DIR/checkpoints/last, exactly where it stopped")
+    overwrite: bool = setting(False, RUN, "replace a finished model in OUTPUT_DIR")
+    keep_checkpoints: bool = setting(False, RUN, "keep optimizer state after a successful run (to continue later)")
     # -- experiment tracking (tracking.py): settings, losses, evaluations and the card
-    report_to: str = "none"  # none | tensorboard (OUTPUT/runs) | mlflow (SQLite store OUTPUT/mlflow.db)
-    tracking_uri: str | None = None  # tensorboard: a log folder; mlflow: a tracking URI ($MLFLOW_TRACKING_URI)
+    report_to: str = setting("none", TRACKING, "none | tensorboard (OUTPUT/runs) | mlflow (SQLite store "
+                             "OUTPUT/mlflow.db)")
+    tracking_uri: str | None = setting(None, TRACKING, "tensorboard: a log folder; mlflow: a tracking URI "
+                                       "($MLFLOW_TRACKING_URI)")
 
     def __post_init__(self) -> None:
         choices = {
@@ -82,8 +127,9 @@ class TrainConfig:
             "precision": ("auto", "fp32", "bf16", "fp16"),
             "lr_scheduler_type": ("linear", "constant"),
             "truncation": ("head", "tail", "head+tail"),
-            "task": ("auto", "single", "multi-label", "regression"),
+            "task": ("auto", *TASK_NAMES),
             "report_to": ("none", "tensorboard", "mlflow"),
+            "baseline": ("tfidf", "none"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -115,11 +161,23 @@ class TrainConfig:
         """YAML recipe (if any) first, then non-None overrides (the CLI flags) on top."""
         values: dict[str, Any] = load_recipe_file(yaml_path) if yaml_path else {}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        check_known(values)
         return cls(**values)
+
+
+def check_known(settings: dict[str, Any]) -> None:
+    """A misspelt setting is an error that names the setting it resembles, not a silently ignored key."""
+    import difflib
+
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(settings) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.replace("-", "_"), known, n=1, cutoff=0.6)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ConfigError(f"unknown setting(s): {', '.join(hints)}. Known settings: {', '.join(sorted(known))}")
 
 
 RECIPE_ONLY_KEYS = ("card_model", "description", "search_space")  # keys for documentation and `textfit tune`

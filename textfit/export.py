@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from textfit.backends import ONNX_FILES
-from textfit.data import Columns, load_eval_examples
+from textfit.data import load_eval_examples
 from textfit.errors import ConfigError, ModelError
 from textfit.io import atomic_write_json
 from textfit.precision import resolve_precision
 from textfit.predict import Classifier
-from textfit.task import targets
+from textfit.task import SINGLE, Task
 
 OPSET = 17  # LayerNorm as one op; supported by every onnxruntime of the last three years
 
@@ -58,7 +58,7 @@ def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: 
     fp32_path = folder / ONNX_FILES["onnx"]
     _write_atomically(fp32_path, lambda tmp: _trace(reference, tmp))
     expected = reference.predict_proba(texts, pairs)
-    task_of_run = (reference.task, reference.threshold)
+    task_of_run = (reference.task, reference.decision_threshold)
     rows = [_agreement("torch-fp32", expected, expected, labels, *task_of_run)]
     if resolve_precision("auto")[0] == "bf16":  # what `--backend auto` runs on this hardware
         bf16 = Classifier(folder, backend="torch", precision="bf16").predict_proba(texts, pairs)
@@ -92,17 +92,15 @@ def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: 
 
 def _evaluation_data(clf: Classifier, dataset: str | None, split: str | None,
                      max_samples: int | None) -> tuple[list[str], list[str] | None, np.ndarray]:
-    recipe = clf.recipe
-    dataset = dataset or recipe.get("dataset")
+    config, columns = clf.folder.config, clf.folder.columns
+    dataset = dataset or (config.dataset if config else None)
     if not dataset:
         raise ConfigError(f"{clf.path}: no recipe.yaml names the training data; pass --dataset to compare on")
-    columns = Columns(recipe.get("text_column", "text"), recipe.get("label_column", "label"),
-                      recipe.get("text_pair_column"), recipe.get("label_pattern"))
-    examples, _ = load_eval_examples(dataset, split or recipe.get("eval_split"), columns, clf.labels, max_samples,
-                                     recipe.get("seed", 42), clf.task)
+    examples, _ = load_eval_examples(dataset, split or (config.eval_split if config else None), columns, clf.labels,
+                                     max_samples, clf.folder.seed, clf.task)
     pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
-    return [ex.text for ex in examples], pairs, np.array(targets(clf.task, [ex.label for ex in examples],
-                                                                 len(clf.labels)))
+    return [ex.text for ex in examples], pairs, np.array(clf.task.targets([ex.label for ex in examples],
+                                                                               len(clf.labels)))
 
 
 def _trace(clf: Classifier, path: Path) -> None:
@@ -152,16 +150,17 @@ def _probs(folder: Path, backend: str, texts: list[str], pairs: list[str] | None
     return Classifier(folder, backend=backend).predict_proba(texts, pairs)
 
 
-def _agreement(name: str, probs: np.ndarray, expected: np.ndarray, labels: np.ndarray, task: str = "single",
-               threshold: float = 0.5) -> Agreement:
+def _agreement(name: str, probs: np.ndarray, expected: np.ndarray, labels: np.ndarray, task: Task = SINGLE,
+               threshold: float | np.ndarray = 0.5) -> Agreement:
     """Accuracy (multi-label: every label right), labels as the fp32 model's, largest score difference.
     Regression has no labels: only the largest difference of the predicted values is measured."""
     diff = float(np.abs(probs - expected).max())
-    if task == "regression":
+    predicted, reference = task.decisions(probs, threshold), task.decisions(expected, threshold)
+    if predicted is None:
         return Agreement(name, float("nan"), float("nan"), diff)
-    if task == "multi-label":
-        predicted, reference = probs >= threshold, expected >= threshold
-        return Agreement(name, float((predicted == labels.astype(bool)).all(1).mean()),
-                         float((predicted == reference).all(1).mean()), diff)
-    predicted = probs.argmax(1)
-    return Agreement(name, float((predicted == labels).mean()), float((predicted == expected.argmax(1)).mean()), diff)
+    truth = labels.astype(bool) if task.label_sets else labels
+
+    def share(same: np.ndarray) -> float:
+        return float((same.all(1) if same.ndim > 1 else same).mean())
+
+    return Agreement(name, share(predicted == truth), share(predicted == reference), diff)

@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from textfit.metrics import LOWER_IS_BETTER
+from textfit.task import SINGLE, Task
+
 OVERFIT_PATIENCE = 2  # evaluations above the minimum before we call it overfitting, not noise
 FLAT = 0.97  # a loss that ends above 97% of where it started has barely moved
 MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no better than guessing
@@ -22,7 +25,7 @@ MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no b
 
 def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
                  eval_counts: dict[str, int], learning_rate: float, diverged_at: int | None = None,
-                 task: str = "single") -> list[str]:
+                 task: Task = SINGLE) -> list[str]:
     """The findings of a run; no-learning and one-class judge accuracy, so they speak for single-label runs."""
     found = []
     if diverged_at is not None:
@@ -30,15 +33,18 @@ def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, met
         found.append(f"Training diverged: the loss became not a number or exploded at step {diverged_at}, and "
                      f"training stopped there.{kept_text} Lower the learning rate ({learning_rate:g}).")
     checks = [_overfitting] if diverged_at is not None else [_divergence, _overfitting]
-    if task == "single":
+    if task.one_label_per_text:
         checks.append(_no_learning)
     for check in checks:
         message = check(history, kept, metrics, eval_counts, learning_rate)
         if message:
             found.append(message)
-    one_class = _one_class(metrics, list(eval_counts)) if task == "single" else None
+    one_class = _one_class(metrics, list(eval_counts)) if task.one_label_per_text else None
     if one_class:
         found.append(one_class)
+    disagree = _loss_and_metric_disagree(history, kept, task.main_metric)
+    if disagree:
+        found.append(disagree)
     return found
 
 
@@ -90,6 +96,26 @@ def _overfitting(history, kept, metrics, eval_counts, learning_rate) -> str | No
         return text + (f" The model kept is from {_where(kept)} (best {kept['metric']}); with metric_for_best=loss "
                        f"it would be {_where(best)}. Fewer epochs or early_stopping_patience would save the rest.")
     return text + " The final model was kept (no checkpoint selection): train fewer epochs."
+
+
+def _loss_and_metric_disagree(history: list[dict[str, Any]], kept: dict[str, Any] | None, metric: str) -> str | None:
+    """Loss-best and metric-best evaluations differ whenever a model grows confident: say which was kept, and how
+    to keep the other."""
+    if not kept or len(history) < 2 or any(metric not in row for row in history):
+        return None
+    by_loss = min(history, key=lambda row: row["loss"])
+    lower = metric in LOWER_IS_BETTER
+    best_value = (min if lower else max)(row[metric] for row in history)
+    if by_loss[metric] == best_value:  # the loss-best evaluation is (one of) the metric-best too
+        return None
+    by_metric = next(row for row in history if row[metric] == best_value)
+    other = by_metric if kept["step"] == by_loss["step"] else by_loss
+    flag = metric if other is by_metric else "loss"
+    return (f"Validation loss and {metric} disagree on the best evaluation: loss was lowest at {_where(by_loss)} "
+            f"({by_loss['loss']:.4f}, {metric} {by_loss[metric]:.4f}), {metric} {'lowest' if lower else 'highest'} "
+            f"at {_where(by_metric)} ({by_metric[metric]:.4f}, loss {by_metric['loss']:.4f}). The model kept is "
+            f"{_where(kept)}'s (metric_for_best {kept['metric']}); --metric-for-best {flag} keeps "
+            f"{_where(other)}'s.")
 
 
 def _no_learning(history, kept, metrics, eval_counts, learning_rate) -> str | None:

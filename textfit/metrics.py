@@ -120,11 +120,15 @@ def is_improvement(value: float, best: float | None, metric: str) -> bool:
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)  # candidates for the multi-label decision threshold
 
 
+MIN_POSITIVES = 25  # a label gets a threshold of its own only with this many positives to tune it on
+
+
 def multilabel_metrics(targets: np.ndarray, probs: np.ndarray, label_names: Sequence[str], threshold: float,
-                       loss: float | None = None) -> dict[str, Any]:
+                       loss: float | None = None, per_label: Sequence[float] | None = None) -> dict[str, Any]:
     """Micro and macro precision/recall/F1, subset accuracy (every label right) and per-label figures, with a
-    label predicted wherever its sigmoid probability reaches `threshold`."""
-    y_true, y_pred = np.asarray(targets).astype(int), (np.asarray(probs) >= threshold).astype(int)
+    label predicted wherever its sigmoid probability reaches `threshold`, or its own threshold in `per_label`."""
+    cut = np.asarray(per_label, dtype=float) if per_label is not None else threshold
+    y_true, y_pred = np.asarray(targets).astype(int), (np.asarray(probs) >= cut).astype(int)
     out: dict[str, Any] = {} if loss is None else {"loss": float(loss)}
     out["subset_accuracy"] = float(accuracy_score(y_true, y_pred))
     for average in ("micro", "macro"):
@@ -136,8 +140,31 @@ def multilabel_metrics(targets: np.ndarray, probs: np.ndarray, label_names: Sequ
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(label_names)
     }
+    if per_label is not None:
+        out["thresholds"] = {name: float(t) for name, t in zip(label_names, per_label, strict=True)}
+        for name in label_names:
+            out["per_class"][name]["threshold"] = out["thresholds"][name]
     out["num_examples"] = len(y_true)
     return out
+
+
+def per_label_thresholds(targets: np.ndarray, probs: np.ndarray, fallback: float,
+                         min_positives: int = MIN_POSITIVES) -> list[float]:
+    """For each label with enough positives, the threshold (0.05 to 0.95) with its best F1; the others keep
+    `fallback` (one global threshold never reaches a rare label whose probabilities stay low)."""
+    y_true, probs = np.asarray(targets).astype(bool), np.asarray(probs)
+    chosen = []
+    for j in range(y_true.shape[1]):
+        if y_true[:, j].sum() < min_positives:
+            chosen.append(float(fallback))
+            continue
+        scores = []
+        for t in THRESHOLDS:
+            predicted = probs[:, j] >= t
+            tp = (predicted & y_true[:, j]).sum()
+            scores.append((2 * tp / max(predicted.sum() + y_true[:, j].sum(), 1), -abs(t - fallback), t))
+        chosen.append(float(max(scores)[2]))
+    return chosen
 
 
 def best_threshold(targets: np.ndarray, probs: np.ndarray) -> float:

@@ -11,15 +11,16 @@ from typing import Any
 import numpy as np
 
 from textfit.data import Example
+from textfit.task import SINGLE, Task
 
 QUOTED_IN_CARD = 3
 QUOTE_CHARS = 300
 
 
 def confident_mistakes(examples: list[Example], probs: np.ndarray, label_names: list[str],
-                       task: str = "single") -> list[dict[str, Any]]:
+                       task: Task = SINGLE) -> list[dict[str, Any]]:
     """Every misclassified example, the most confident first (single-label runs: one label, one confidence)."""
-    if task != "single":
+    if not task.one_label_per_text:
         return []
     predicted = probs.argmax(1)
     wrong = [i for i, ex in enumerate(examples) if predicted[i] != ex.label]

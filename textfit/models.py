@@ -83,12 +83,12 @@ def resolve_model(name: str) -> ModelSource:
 
 def _base_model_of_folder(path: Path) -> str:
     """A folder textfit wrote keeps its recipe, which names the base model; other folders go by their name."""
-    recipe = path / "recipe.yaml"
-    if recipe.is_file():
-        import yaml
+    from textfit.run_folder import RunFolder
 
-        model = (yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("model")
-        if isinstance(model, str) and model != str(path):
+    config = RunFolder.read_config(path)
+    if config is not None:
+        model = config.model
+        if model != str(path):
             return PACKAGED_MODELS[model].hub_id if model in PACKAGED_MODELS else model
     return path.name
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from textfit.errors import ConfigError
-
 
 def cpu_has_fast_bf16() -> bool:
     """oneDNN's own check for native bf16 instructions (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
@@ -32,9 +30,11 @@ def resolve_precision(requested: str) -> tuple[str, str]:
     """Return (precision, note): the precision to use and why, when it differs from the request."""
     cuda = torch.cuda.is_available()
     if requested == "fp16":
-        if not cuda:
-            raise ConfigError("precision=fp16 needs a GPU; on a CPU use bf16 (or fp32)")
-        return "fp16", ""
+        if cuda:
+            return "fp16", ""
+        # a recipe from a GPU run (a card trained with Native AMP): repeat it in what this CPU does best
+        fallback = "bf16" if cpu_has_fast_bf16() else "fp32"
+        return fallback, f" (fp16 asked for, which needs a GPU: {fallback} on this CPU instead)"
     if requested == "fp32":
         return "fp32", ""
     fast_bf16 = torch.cuda.is_bf16_supported() if cuda else cpu_has_fast_bf16()

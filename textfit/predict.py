@@ -11,35 +11,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from transformers import AutoConfig, AutoTokenizer
 
 from textfit.backends import open_backend, pick_backend
 from textfit.batching import collate, encode, encode_windows, sorted_batches
 from textfit.errors import ModelError
-from textfit.task import DEFAULT_THRESHOLD, scores, task_of
+from textfit.run_folder import RunFolder
 
 
 class Classifier:
     """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
 
     def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "auto", batch_size: int = 32,
-                 max_length: int | None = None, truncation: str | None = None):
+                 max_length: int | None = None, truncation: str | None = None, per_label_thresholds: bool = True):
         """backend: auto (see backends.pick_backend), torch, onnx or int8; precision, for PyTorch: auto (bf16
-        where the hardware runs it natively), bf16 or fp32."""
-        self.path = Path(path)
-        if not (self.path / "config.json").is_file():
-            raise ModelError(f"{self.path}: not a model folder (no config.json); pass a textfit output folder")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        config = AutoConfig.from_pretrained(self.path)
-        self.labels = [config.id2label[i] for i in range(config.num_labels)]
-        self.task = task_of(config)  # single | multi-label | regression, from config.json's problem_type
-        self.threshold = float(getattr(config, "multi_label_threshold", None) or DEFAULT_THRESHOLD)
-        recipe_path = self.path / "recipe.yaml"
-        self.recipe: dict[str, Any] = yaml.safe_load(recipe_path.read_text()) if recipe_path.is_file() else {}
-        self.max_length = max_length or self.recipe.get("max_length") or min(self.tokenizer.model_max_length, 512)
-        # long texts keep what they kept in training, unless told otherwise
-        self.truncation = truncation or self.recipe.get("truncation", "head")
+        where the hardware runs it natively), bf16 or fp32. Multi-label: each label's own threshold, as tuned in
+        training, unless per_label_thresholds=False (then the one global threshold)."""
+        self.folder = RunFolder.load(path)
+        self.path, self.tokenizer = self.folder.path, self.folder.tokenizer
+        self.labels, self.task, self.threshold = self.folder.labels, self.folder.task, self.folder.threshold
+        self.thresholds = self.folder.thresholds if per_label_thresholds else None  # per label, or None
+        # long texts are cut where and how training cut them, unless told otherwise
+        self.max_length = max_length or self.folder.max_length
+        self.truncation = truncation or self.folder.truncation
         self.batch_size = batch_size
         backend, self.precision = pick_backend(self.path, backend, precision)
         self.backend = open_backend(self.path, backend, self.precision)
@@ -63,7 +56,7 @@ class Classifier:
         per_input = np.zeros((len(data), len(self.labels)), dtype=np.float32)
         for indices in sorted_batches(data.lengths(), self.batch_size):
             batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
-            per_input[indices] = scores(self.task, self.backend.logits(batch))
+            per_input[indices] = self.task.scores(self.backend.logits(batch))
         if not windows:
             return per_input
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
@@ -76,16 +69,14 @@ class Classifier:
         most probable class), "labels" (every label at or above the threshold, most probable first) or "value"."""
         out = []
         for row in self.predict_proba(texts, pairs, windows):
-            pred: dict[str, Any] = {}
-            if self.task == "regression":
-                pred["value"] = float(row[0])
-            elif self.task == "multi-label":
-                pred["labels"] = [self.labels[i] for i in np.argsort(-row) if row[i] >= self.threshold]
-            else:
-                pred["label"] = self.labels[int(row.argmax())]
-            pred["scores"] = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
-            out.append(pred)
+            out.append({self.task.answer_key: self.task.answer(row, self.labels, self.decision_threshold),
+                        "scores": {name: float(p) for name, p in zip(self.labels, row, strict=True)}})
         return out
+
+    @property
+    def decision_threshold(self) -> float | np.ndarray:
+        """Where a multi-label model says yes: each label's own threshold, or the global one."""
+        return np.asarray(self.thresholds, dtype=float) if self.thresholds is not None else self.threshold
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024,
                        windows: bool = False) -> Iterator[dict[str, Any]]:

@@ -43,7 +43,7 @@ def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Pat
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             if as_csv:
-                handle.write(_csv_line([ANSWER[clf.task], *(f"score_{name}" for name in clf.labels)]))
+                handle.write(_csv_line([clf.task.answer_key, *(f"score_{name}" for name in clf.labels)]))
         atomic_write_json(marker, identity)
 
     total = _count_lines(source)
@@ -85,7 +85,6 @@ def _take(texts: Iterator[str], n: int) -> list[str]:
     return chunk
 
 
-ANSWER = {"single": "label", "multi-label": "labels", "regression": "value"}  # the CSV's first column, by task
 
 
 def _format(pred: dict[str, Any], labels: list[str], as_csv: bool) -> str:

@@ -44,7 +44,11 @@ def describe(path: Path) -> str:
 KEY_ALIASES = {
     "learning_rate": "learning_rate", "learning rate": "learning_rate", "lr": "learning_rate",
     "train_batch_size": "train_batch_size", "per_device_train_batch_size": "train_batch_size",
-    "train batch size": "train_batch_size", "batch_size": "train_batch_size", "batch size": "train_batch_size",
+    "train batch size": "train_batch_size",
+    # one batch size for training and evaluation alike: "batch size", "train/eval batch size", ...
+    "batch_size": "batch_size", "batch size": "batch_size", "train/eval batch size": "batch_size",
+    "train and eval batch size": "batch_size", "batch size (train and eval)": "batch_size",
+    "batch size (train/eval)": "batch_size", "train & eval batch size": "batch_size",
     "total_train_batch_size": "total_train_batch_size",
     "eval_batch_size": "eval_batch_size", "per_device_eval_batch_size": "eval_batch_size",
     "eval batch size": "eval_batch_size",
@@ -75,10 +79,10 @@ ESSENTIAL = ("learning_rate", "train_batch_size", "eval_batch_size", "seed", "ad
 BULLET = r"^\s*(?:[-*+•]|\d+[.)])?\s*"
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 PROSE_PATTERNS = {  # hyperparameters inside sentences: "a learning rate of 2e-5", "batch size of 16", "3 epochs"
-    "learning_rate": rf"learning[ _]rate\s*(?:of|=|was|is)?\s*({NUMBER})",
-    "train_batch_size": r"batch[ _]size\s*(?:of|=|was|is)?\s*(\d+)",
+    "learning_rate": rf"(?:learning[ _]rate|\blr)\s*(?:of|=|was|is|:)?\s*({NUMBER})",
+    "batch_size": r"batch[ _]size\s*(?:of|=|was|is|:)?\s*(\d+)",
     "epochs": r"(?:for\s+)?(\d+(?:\.\d+)?)\s+epochs?\b",
-    "seed": r"seed\s*(?:of|=|was|is)?\s*(\d+)",
+    "seed": r"seed\s*(?:of|=|was|is|:)?\s*(\d+)",
 }
 
 
@@ -112,16 +116,25 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
     return (meta if isinstance(meta, dict) else {}), text[match.end():]
 
 
+KEY = r"([A-Za-z][A-Za-z_ /()&]{1,40}?)"
+
+
 def _hyperparameters(body: str) -> dict[str, str]:
-    """`key: value` lines anywhere in the card, any bullet style, any case; card wording -> recipe key."""
+    """`key: value` lines anywhere in the card, any bullet style, any case; card wording -> recipe key. A line
+    may hold several ("Learning rate: 2e-5, epochs: 3"): the rest of its value is read for more known keys."""
     found: dict[str, str] = {}
     for line in body.splitlines():
-        match = re.match(BULLET + r"\**([A-Za-z][A-Za-z_ ]{1,40}?)\**\s*[:=]\s*(.+?)\s*$", line)
+        match = re.match(BULLET + r"\**" + KEY + r"\**\s*[:=]\s*(.+?)\s*$", line)
         if not match:
             continue
         key = KEY_ALIASES.get(match.group(1).strip().lower())
-        if key and key not in found:
-            found[key] = match.group(2).strip().strip("`*")
+        if not key:
+            continue
+        found.setdefault(key, match.group(2).strip().strip("`*"))
+        for more in re.finditer(r"(?:^|[,;]|\band\b)\s*" + KEY + r"\s*[:=]\s*([^,;]+)", match.group(2)):
+            other = KEY_ALIASES.get(more.group(1).strip().lower())
+            if other and other != "optimizer":
+                found.setdefault(other, more.group(2).strip().strip("`*"))
     return found
 
 
@@ -208,15 +221,23 @@ def read_card(text: str) -> CardReading:
         elif key == "mixed_precision":
             lowered = value.lower()
             recipe["precision"] = "fp32" if "none" in lowered else "bf16" if "bf16" in lowered else "fp16"
+            if recipe["precision"] == "fp16":  # a GPU's arithmetic: repeat the run in what this machine does best
+                recipe["precision"] = "auto"
+                notes.append(f"the card trained with mixed precision {value!r} (fp16, a GPU's); precision auto "
+                             "trains in bf16 where the CPU has it, else fp32")
         elif key == "metric_for_best":
             recipe[key] = "loss" if "loss" in value.lower() else value.lower().replace("validation ", "")
         elif number:
             recipe[key] = _number(number.group(1))
+    shared = recipe.pop("batch_size", None)
+    if shared is not None:  # one batch size stated for both
+        for key in ("train_batch_size", "eval_batch_size"):
+            if key not in recipe:
+                recipe[key] = shared
+                notes.append(f"{key} {shared}: the card gives one batch size for training and evaluation")
     total = recipe.pop("total_train_batch_size", None)
     if total is not None:  # textfit's train_batch_size is the total over devices and accumulation
         recipe["train_batch_size"] = total
-    if recipe.get("precision") == "fp16":
-        notes.append("the card trained in fp16 on a GPU; on a CPU use precision bf16 or fp32")
 
     _eval_schedule(_results_table(body), recipe, notes)
     versions = re.findall(BULLET + r"(Transformers|Pytorch|Datasets|Tokenizers)\s+([\w.+-]+)", body, re.M)

@@ -19,12 +19,16 @@ import dataclasses
 import math
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textfit.config import TrainConfig, load_recipe_file
 from textfit.errors import ConfigError, TrainingDiverged
 from textfit.io import atomic_write_text, replace_dir
 from textfit.metrics import LOWER_IS_BETTER
+from textfit.training.callbacks import Callback
+
+if TYPE_CHECKING:
+    from textfit.training import FineTune
 
 SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "learning_rate": {"low": 1e-5, "high": 2e-4, "log": True},  # the knob that matters most for fine-tuning
@@ -104,7 +108,8 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
         raise ConfigError("textfit tune needs Optuna: pip install 'textfit[tune]' (or optuna)") from None
     from optuna.trial import TrialState
 
-    from textfit.train import FineTune
+    from textfit.training import FineTune
+    from textfit.training.callbacks import Console, Tracking
 
     if trials < 1:
         raise ConfigError(f"--trials {trials}: must be at least 1")
@@ -136,24 +141,18 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
         config = dataclasses.replace(base, **params, output_dir=str(folder), overwrite=True, resume=False)
         print(f"tune: trial {trial.number}: " + ", ".join(f"{k}={_show(v)}" for k, v in params.items()), flush=True)
 
-        def report(examples_seen: int, metrics: dict[str, Any]) -> None:
-            trial.report(float(metrics[metric]), examples_seen)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"{metric} {metrics[metric]:.4f} after {examples_seen:,} examples trails "
-                                         "the median of earlier trials")
-
-        run = FineTune(config)
-        run.on_evaluate = report
+        run = FineTune(config, [Console(), Tracking(), PruneTrial(trial, metric)])
         try:
             run.setup()
             run.train()
+            run.save()
         except TrainingDiverged as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except optuna.TrialPruned:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        best = run.state["best"]
+        best = run.state.best
         trial.set_user_attr("kept_step", best["step"])
         value = float(best["value"])
         previous = _best_value(study, direction)
@@ -169,6 +168,23 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
     summary = write_report(study, out, metric, trials)
     print(summary["text"])
     return summary
+
+
+class PruneTrial(Callback):
+    """Optuna's median pruning, at each evaluation: a trial whose validation metric trails the median of earlier
+    trials after as many examples stops there."""
+
+    def __init__(self, trial: Any, metric: str):
+        self.trial, self.metric = trial, metric
+
+    def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
+        import optuna
+
+        seen = run.state.global_step * run.config.train_batch_size
+        self.trial.report(float(row[self.metric]), seen)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"{self.metric} {row[self.metric]:.4f} after {seen:,} examples trails the "
+                                     "median of earlier trials")
 
 
 def _finished(study: Any) -> int:

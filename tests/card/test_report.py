@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import run_textfit
 
 
@@ -9,12 +11,15 @@ def test_report_prints_what_the_run_found(trained):
     result = run_textfit("report", trained)
     assert result.returncode == 0, result.stderr
     assert "kept: step" in result.stdout and "95% intervals: accuracy" in result.stdout
-    assert "no findings" in result.stdout and "misclassified evaluation examples" in result.stdout
+    assert "misclassified evaluation examples" in result.stdout
+    findings = json.loads((trained / "metrics.json").read_text())["findings"]
+    assert [line[9:] for line in result.stdout.splitlines() if line.startswith("finding: ")] == findings
+    assert ("no findings" in result.stdout) == (not findings)
 
 
 def test_report_refuses_a_folder_without_a_run(tmp_path):
     result = run_textfit("report", tmp_path)
-    assert result.returncode != 0 and "no metrics.json" in result.stderr
+    assert result.returncode != 0 and "not a model folder (no config.json)" in result.stderr
 
 
 def test_html_card_renders_with_its_pictures_in_chromium(trained_copy, browser):

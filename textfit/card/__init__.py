@@ -13,6 +13,10 @@ from typing import Any
 import jinja2
 import yaml
 
+from textfit.card.data import CardData
+from textfit.task import SINGLE
+from textfit.task import get as get_task
+
 TEMPLATE = Path(__file__).with_name("template.md.j2")
 HEADLINE = ("loss", "accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted",
             "subset_accuracy", "f1_micro", "precision_micro", "recall_micro", "f1_macro", "precision_macro",
@@ -147,12 +151,15 @@ def metadata_block(facts: dict[str, Any], model_name: str) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
+def render_card(card: CardData | dict[str, Any], model_name: str | None = None) -> str:
+    """The card as Markdown; takes the typed CardData, or the same fields as a mapping (the golden test's)."""
+    facts = card.as_facts() if isinstance(card, CardData) else card
     config = facts["config"]
     model_name = model_name or Path(config["output_dir"]).name
     metrics = facts["metrics"]
     header, rows = results_rows(facts["history"], facts["label_names"])
     base = facts["base_model"]
+    run_task = get_task(facts.get("task") or SINGLE)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, autoescape=False)
     return env.get_template(TEMPLATE.name).render(
@@ -160,8 +167,10 @@ def render_card(facts: dict[str, Any], model_name: str | None = None) -> str:
         base_model_url=f"https://huggingface.co/{base}" if "/" in base and not Path(base).exists() else base,
         dataset=facts["dataset"], eval_split=facts["eval_split"], eval_size=metrics["num_examples"],
         train_size=facts.get("train_size", sum(facts["train_counts"].values())),
-        task=facts.get("task", "single"), targets=facts.get("targets"),
+        multi_label=run_task.label_sets, regression=not run_task.has_classes, targets=facts.get("targets"),
         threshold=f"{metrics['threshold']:g}" if "threshold" in metrics else None,
+        per_label_thresholds="thresholds" in metrics,
+        baseline=facts.get("baseline"),
         headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
         kept_sentence=kept_sentence(facts), intervals=intervals_sentence(metrics),
         findings=facts.get("findings") or [], data_warnings=facts.get("data_warnings") or [],

@@ -7,26 +7,20 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from pathlib import Path
 
 from textfit.errors import ModelError
+from textfit.run_folder import RunFolder
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem}img{max-width:100%}
 code{background:#f3f3f3;padding:0 .2rem}"""
 
 
-def _metrics(folder: Path) -> dict:
-    path = folder / "metrics.json"
-    if not path.is_file():
-        raise ModelError(f"{folder}: no metrics.json; pass the output folder of a finished `textfit train` run")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def report_lines(folder: Path) -> list[str]:
-    saved = _metrics(folder)
+    run = RunFolder.load(folder)
+    saved = run.metrics()
     m, kept = saved["eval"], saved.get("kept")
     lines = [f"{folder}: evaluated on {saved.get('eval_split')} ({m['num_examples']:,} examples)"]
     shown = ("loss", "accuracy", "precision", "recall", "f1", "f1_micro", "f1_macro", "subset_accuracy", "threshold",
@@ -42,8 +36,8 @@ def report_lines(folder: Path) -> list[str]:
     lines += [f"finding: {f}" for f in saved.get("findings", [])]
     if not saved.get("findings"):
         lines.append("no findings: the evaluation history shows no overfitting, divergence or stalled learning")
-    errors = folder / "errors.jsonl"
-    if errors.is_file():
+    errors = run.errors_file()
+    if errors is not None:
         count = sum(1 for _ in errors.open(encoding="utf-8"))
         lines.append(f"{count:,} misclassified evaluation examples in {errors}, the most confident first")
     return lines
@@ -52,7 +46,9 @@ def report_lines(folder: Path) -> list[str]:
 def card_html(folder: Path) -> str:
     from markdown_it import MarkdownIt
 
-    card = (folder / "README.md").read_text(encoding="utf-8")
+    card = RunFolder.load(folder).card()
+    if card is None:
+        raise ModelError(f"{folder}: no model card (README.md); pass the output folder of a finished run")
     body = re.sub(r"\A---\n.*?\n---\n", "", card, flags=re.S)  # the Hub metadata block is for machines
     rendered = MarkdownIt("commonmark").enable("table").render(body)
 

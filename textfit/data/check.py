@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from textfit.data.dataset import Example
+from textfit.task import SINGLE, Task
 
 IMBALANCE_RATIO = 3.0  # most / least frequent label at which we suggest class weights
 EXAMPLES_SHOWN = 3
@@ -34,24 +35,24 @@ def _key(ex: Example) -> tuple[str, str | None]:
 
 
 def check_data(train: list[Example], evaluation: list[Example], label_names: list[str], *, tokenizer=None,
-               max_length: int | None = None, seed: int = 42, task: str = "single") -> DataReport:
+               max_length: int | None = None, seed: int = 42, task: Task = SINGLE) -> DataReport:
     report = DataReport()
     for name, examples in (("train", train), ("evaluation", evaluation)):
-        if task == "regression":
+        if not task.has_classes:
             values = [float(ex.label) for ex in examples]
             if values:
                 report.lines.append(f"{name}: {len(examples):,} texts; target {min(values):g} to {max(values):g}, "
                                     f"mean {sum(values) / len(values):.3g}")
             continue
-        counts = Counter(i for ex in examples for i in (ex.label if task == "multi-label" else [ex.label]))
+        counts = Counter(i for ex in examples for i in task.label_ids(ex.label))
         shown = ", ".join(f"{label_names[i]} {counts.get(i, 0):,}" for i in range(len(label_names)))
         per_text = f" ({sum(len(ex.label) for ex in examples) / max(len(examples), 1):.2f} per text)" \
-            if task == "multi-label" else ""
+            if task.label_sets else ""
         report.lines.append(f"{name}: {len(examples):,} texts; labels{per_text}: {shown}")
         present = [counts[i] for i in range(len(label_names)) if counts.get(i)]
         if name == "train" and present and max(present) / min(present) >= IMBALANCE_RATIO:
             most, least = counts.most_common()[0], counts.most_common()[-1]
-            advice = "; consider --class-weights auto" if task == "single" else ""
+            advice = "; consider --class-weights auto" if task.one_label_per_text else ""
             report.warnings.append(
                 f"labels are imbalanced in train: {label_names[most[0]]} {most[1]:,} vs {label_names[least[0]]} "
                 f"{least[1]:,} ({most[1] / least[1]:.1f}:1){advice}")

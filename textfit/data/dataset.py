@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from textfit.data.readers import WHERE, Row, data_suffix, iter_aclimdb, read_rows
-from textfit.errors import DataError
+from textfit.errors import ConfigError, DataError
+from textfit.task import MULTI_LABEL, REGRESSION, SINGLE, Task
+from textfit.task import get as get_task
 
 SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
-
-
-TASKS = ("single", "multi-label", "regression")  # one label per text | a set of labels per text | a number
 
 
 @dataclass
@@ -170,24 +169,25 @@ def raw_label(row: Row, column: str) -> str | int:
     return value
 
 
-def infer_task(rows: list[Row], column: str, forced: str = "auto") -> str:
+def infer_task(rows: list[Row], column: str, forced: str | Task = "auto") -> Task:
     """single, multi-label or regression: as forced, else read from the labels (a list per text means multi-label,
     a number with a fraction means regression)."""
     if forced != "auto":
-        if forced not in TASKS:
-            raise DataError(f"task={forced!r}: choose one of auto, {', '.join(TASKS)}")
-        return forced
+        try:
+            return get_task(forced)
+        except ConfigError as exc:
+            raise DataError(str(exc).replace("choose one of ", "choose one of auto, ")) from None
     for row in rows:
         if column not in row:
             raw_label(row, column)  # raises, naming the row and the columns present
         value = row[column]
         if isinstance(value, list):
-            return "multi-label"
+            return MULTI_LABEL
         if isinstance(value, float) and not value.is_integer():
-            return "regression"
+            return REGRESSION
         if isinstance(value, str) and _is_fraction(value.strip()):
-            return "regression"
-    return "single"
+            return REGRESSION
+    return SINGLE
 
 
 def _is_fraction(text: str) -> bool:
@@ -232,14 +232,14 @@ def raw_target(row: Row, column: str) -> float:
     return number
 
 
-def infer_label_names(rows: list[Row], column: str, given: list[str] | None, task: str = "single") -> list[str]:
+def infer_label_names(rows: list[Row], column: str, given: list[str] | None, task: Task = SINGLE) -> list[str]:
     """Label names in index order: labels.json when present, else the sorted distinct labels of train.
     A regression model has one output, named after the target column."""
-    if task == "regression":
+    if not task.has_classes:
         return [column]
     if given:
         return given
-    if task == "multi-label":
+    if task.label_sets:
         values = {item for row in rows for item in raw_label_set(row, column)}
     else:
         values = {raw_label(row, column) for row in rows}
@@ -249,7 +249,7 @@ def infer_label_names(rows: list[Row], column: str, given: list[str] | None, tas
 
 
 def to_examples(rows: list[Row], columns: Columns, label_names: list[str], given_names: bool,
-                task: str = "single") -> list[Example]:
+                task: Task = SINGLE) -> list[Example]:
     """Rows to examples; a label the model does not know is an error naming the row and the known labels."""
     index_of = {name: i for i, name in enumerate(label_names)}
 
@@ -270,9 +270,9 @@ def to_examples(rows: list[Row], columns: Columns, label_names: list[str], given
         text = _text_of(row, columns.text)
         pair = _text_of(row, columns.text_pair) if columns.text_pair else None
         label: int | list[int] | float
-        if task == "regression":
+        if not task.has_classes:
             label = raw_target(row, columns.label)
-        elif task == "multi-label":
+        elif task.label_sets:
             label = sorted({index(value, row) for value in raw_label_set(row, columns.label)})
         else:
             label = index(raw_label(row, columns.label), row)
@@ -322,7 +322,7 @@ class TrainingData:
     label_names: list[str]
     eval_split: str  # where the evaluation examples came from, for the card
     dataset_name: str
-    task: str = "single"
+    task: Task = SINGLE
 
 
 def load_training_data(
@@ -335,7 +335,7 @@ def load_training_data(
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
     seed: int = 42,
-    task: str = "auto",
+    task: str | Task = "auto",
 ) -> TrainingData:
     source = open_dataset(dataset)
     train_rows = source.rows(train_split)
@@ -363,26 +363,26 @@ def load_training_data(
         eval_name = eval_split
     train = seeded_subset(train, max_train_samples, seed)
     evaluation = seeded_subset(evaluation, max_eval_samples, seed)
-    if task == "single":
+    if task.one_label_per_text:
         counts = Counter(ex.label for ex in train)
         if len(counts) < 2:
             only = label_names[next(iter(counts))]
             raise DataError(f"{dataset}: the training data has one label only ({only!r}); "
                             "a classifier needs two or more")
-    if task == "regression" and len({ex.label for ex in train}) < 2:
+    if not task.has_classes and len({ex.label for ex in train}) < 2:
         raise DataError(f"{dataset}: every training target is {train[0].label}; regression needs different values")
     return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset), task)
 
 
 def load_eval_examples(
     dataset: str, split: str | None, columns: Columns, label_names: list[str], max_samples: int | None, seed: int,
-    task: str = "single",
+    task: Task = SINGLE,
 ) -> tuple[list[Example], str]:
     """Examples of one split, labelled with a trained model's label names."""
     source = open_dataset(dataset)
     names = source.split_names()
     split = split or next((s for s in ("test", "validation") if s in names), names[0])
-    given = source.label_names is not None and task != "regression" and not columns.label_pattern
+    given = source.label_names is not None and task.has_classes and not columns.label_pattern
     if given and source.label_names != label_names:
         raise DataError(
             f"{dataset}: its labels.json lists {source.label_names}, the model was trained on {label_names}"

@@ -97,24 +97,36 @@ def _checked_object(row: Any, where: str) -> Row:
     return row
 
 
+FIELD_LIMIT = 2**31 - 1  # a whole book in one cell is a long text, not an error (csv's default stops at 128 KB)
+
+
 def _iter_delimited(path: Path, delimiter: str) -> Iterator[Row]:
+    csv.field_size_limit(FIELD_LIMIT)
     with _open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            return
-        width = len(header)
-        for fields in reader:
-            if not fields or fields == [""]:
-                continue
-            if len(fields) != width:
-                raise DataError(
-                    f"{path}:{reader.line_num}: expected {width} fields as in the header "
-                    f"({', '.join(header)}), found {len(fields)}"
-                )
-            row: Row = dict(zip(header, fields, strict=True))
-            row[WHERE] = f"{path}:{reader.line_num}"
-            yield row
+        try:
+            yield from _delimited_rows(path, reader)
+        except csv.Error as exc:
+            raise DataError(f"{path}:{reader.line_num}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} "
+                            f"({exc})") from None
+
+
+def _delimited_rows(path: Path, reader) -> Iterator[Row]:
+    header = next(reader, None)
+    if header is None:
+        return
+    width = len(header)
+    for fields in reader:
+        if not fields or fields == [""]:
+            continue
+        if len(fields) != width:
+            raise DataError(
+                f"{path}:{reader.line_num}: expected {width} fields as in the header "
+                f"({', '.join(header)}), found {len(fields)}"
+            )
+        row: Row = dict(zip(header, fields, strict=True))
+        row[WHERE] = f"{path}:{reader.line_num}"
+        yield row
 
 
 def _iter_parquet(path: Path) -> Iterator[Row]:

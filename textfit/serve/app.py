@@ -9,13 +9,11 @@ shape answers 422 (400 when the bytes cannot be decoded at all); nothing a clien
 
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -143,13 +141,11 @@ def create_app(clf: Classifier, limits: Limits = Limits(), *, batch_window: floa
 
 
 def _metadata(clf: Classifier, limits: Limits) -> dict[str, Any]:
-    card = clf.path / "README.md"
-    front: dict[str, Any] = {}
-    if card.is_file() and (text := card.read_text(encoding="utf-8")).startswith("---"):
-        front = yaml.safe_load(text.split("---", 2)[1]) or {}
-    metrics_file = clf.path / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return {"labels": clf.labels, "task": clf.task, "threshold": clf.threshold if clf.task == "multi-label" else None,
-            "base_model": front.get("base_model") or clf.recipe.get("model"),
-            "dataset": clf.recipe.get("dataset"), "max_length": clf.max_length, "backend": clf.backend.name,
+    folder, config = clf.folder, clf.folder.config
+    front = folder.card_metadata()
+    metrics = folder.metrics() if (folder.path / "metrics.json").is_file() else {}
+    threshold = clf.threshold if clf.task.uses_threshold else None
+    return {"labels": clf.labels, "task": clf.task.name, "threshold": threshold, "thresholds": clf.thresholds,
+            "base_model": front.get("base_model") or (config.model if config else None),
+            "dataset": config.dataset if config else None, "max_length": clf.max_length, "backend": clf.backend.name,
             "metrics": metrics.get("eval", {}), "eval_split": metrics.get("eval_split"), "limits": asdict(limits)}

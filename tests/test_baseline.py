@@ -1,0 +1,79 @@
+"""The TF-IDF baseline beside every run: fitted on the same training split, scored on the same evaluation set,
+with a paired interval of the difference; a finding when fine-tuning does not beat it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import small_run_config
+from textfit.baseline import baseline_scores, compare
+from textfit.data import Example
+from textfit.task import MULTI_LABEL, REGRESSION, SINGLE
+from textfit.training import train
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    rng = np.random.default_rng(seed)
+    words = {0: ["dreadful", "boring", "awful", "tedious"], 1: ["wonderful", "moving", "superb", "delightful"]}
+    out = []
+    for i in range(n):
+        label = int(rng.integers(2))
+        text = f"the film was {rng.choice(words[label])} and {rng.choice(words[label])}, story number {i}"
+        out.append(Example(text, label))
+    return out
+
+
+def test_paired_difference_on_the_same_examples():
+    train_set, evaluation = _examples(200, 0), _examples(100, 1)
+    gold = np.array([ex.label for ex in evaluation])
+    perfect = np.eye(2)[gold]
+    result = compare(SINGLE, perfect, train_set, evaluation, ["neg", "pos"], 0.5)
+    assert result.baseline == 1.0 and result.model == 1.0 and result.interval == (0.0, 0.0)
+    assert not result.model_is_better  # equal is not better
+    wrong_half = perfect.copy()
+    wrong_half[:50] = 1 - wrong_half[:50]
+    worse = compare(SINGLE, wrong_half, train_set, evaluation, ["neg", "pos"], 0.5)
+    assert worse.difference == pytest.approx(-0.5) and worse.interval[1] < 0
+    assert "-50.0 points" in worse.sentence()
+
+
+def test_multi_label_and_regression_baselines_have_their_shapes():
+    train_set, evaluation = _examples(120, 2), _examples(40, 3)
+    sets = [Example(ex.text, [ex.label]) for ex in train_set]
+    scores = baseline_scores(sets, evaluation, MULTI_LABEL, 3)  # label 2 never occurs: probability 0
+    assert scores.shape == (40, 3) and (scores[:, 2] == 0).all()
+    numbers = [Example(ex.text, float(ex.label * 9 + 1)) for ex in train_set]
+    values = baseline_scores(numbers, evaluation, REGRESSION, 1)
+    assert values.shape == (40, 1) and np.corrcoef(values[:, 0], [ex.label for ex in evaluation])[0, 1] > 0.9
+
+
+def test_every_run_carries_the_baseline(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    baseline = metrics["baseline"]
+    assert baseline["metric"] == "accuracy" and baseline["examples"] == 300 and baseline["train_examples"] > 0
+    assert baseline["model"] == pytest.approx(metrics["eval"]["accuracy"])
+    assert baseline["difference"] == pytest.approx(baseline["model"] - baseline["baseline"])
+    lo, hi = baseline["interval"]
+    assert lo <= baseline["difference"] <= hi and 0 < baseline["baseline"] < 1
+    card = (trained / "README.md").read_text()
+    assert "A TF-IDF + logistic regression baseline fitted on the same" in card
+    assert not list(trained.glob("*.npy"))  # the folder is the fine-tuned model, nothing of the baseline's
+
+
+def test_no_baseline_when_asked_and_a_finding_when_it_is_not_beaten(small_model, sst2_sample, tmp_path, capsys):
+    out = tmp_path / "none"
+    train(small_run_config(small_model, sst2_sample, out, max_steps=5, eval_strategy="no", baseline="none"))
+    assert json.loads((out / "metrics.json").read_text())["baseline"] is None
+    assert "baseline" not in (out / "README.md").read_text()
+
+    # a model that learns nothing (learning rate 1e-9) does not beat a bag of words
+    out = tmp_path / "stalled"
+    train(small_run_config(small_model, sst2_sample, out, learning_rate=1e-9, max_train_samples=640, max_steps=10,
+                           eval_strategy="no"))
+    printed = capsys.readouterr().out
+    assert "baseline: A TF-IDF + logistic regression baseline" in printed
+    findings = json.loads((out / "metrics.json").read_text())["findings"]
+    assert any(f.startswith("No better than a bag of words") for f in findings), findings

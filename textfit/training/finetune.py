@@ -1,0 +1,339 @@
+"""Fine-tune a pretrained encoder into a text classifier: the recipe, as one class.
+
+    run = FineTune(TrainConfig(dataset="examples/data/imdb_sample", output_dir="outputs/imdb"))
+    run.setup()           # data, model, optimizer, schedule on an Accelerator (and the checkpoint, with resume)
+    run.train()           # the loop: evaluation every epoch or N steps, the best checkpoint kept, early stopping
+    result = run.save()   # the output folder that `transformers.pipeline` loads as it is
+
+train_batch_size is the number of examples per optimizer step over all processes and accumulation micro-steps,
+so a recipe learns the same thing on one process or many (torchrun or accelerate launch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from textfit import tracking
+from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches
+from textfit.config import TrainConfig
+from textfit.data import Columns, Example, TrainingData, load_training_data
+from textfit.data.check import check_data
+from textfit.errors import ConfigError, TrainingDiverged
+from textfit.metrics import is_improvement, scalar_metrics
+from textfit.mistakes import confident_mistakes
+from textfit.models import resolve_model
+from textfit.precision import resolve_precision
+from textfit.training.callbacks import Callback, Console, StepReport, Tracking
+from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last
+from textfit.training.evaluation import gathered_logits
+from textfit.training.model import enable_fast_dropout, head_in_target_units, load_model, set_mode
+from textfit.training.optim import build_optimizer, build_schedule, class_weights
+from textfit.training.output import Result, result_elsewhere, write_output_folder
+from textfit.training.state import TrainState
+from textfit.vocab_trim import trim_vocabulary
+
+EXPLODED_LOSS = 10  # validation loss above 10x a know-nothing model's: the run has diverged, stop it
+
+
+@dataclass
+class Pace:
+    """Examples and real tokens trained on since the loop started (all processes), for the rates shown."""
+
+    start: float = field(default_factory=time.perf_counter)
+    samples: int = 0
+    tokens: int = 0
+
+    def rates(self, elapsed: float | None = None) -> dict[str, float]:
+        elapsed = elapsed or time.perf_counter() - self.start
+        return {"samples_per_second": self.samples / elapsed, "tokens_per_second": self.tokens / elapsed}
+
+
+class FineTune:
+    """A fine-tuning run. Raises ConfigError/DataError/ModelError with a message naming what is wrong, and
+    TrainingDiverged when the loss stops being a number before any evaluation could be kept."""
+
+    def __init__(self, config: TrainConfig, callbacks: list[Callback] | None = None):
+        self.config = config
+        self.callbacks = [Console(), Tracking()] if callbacks is None else callbacks
+        self.checkpoints = Path(config.output_dir) / "checkpoints"
+        self.state = TrainState()
+        self.data_warnings: list[str] = []  # what `textfit check` says about the data, kept for the card
+        self.vocab_note: str | None = None  # what trimming the vocabulary did, for the card
+        self.eval_probs = None  # the last evaluation's scores, for errors.jsonl
+        self.train_seconds = 0.0  # wall time of the loop (evaluations included), set by train()
+        self.throughput = {"samples_per_second": 0.0, "tokens_per_second": 0.0}
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        """Everything before the first step, in the order it happens (the seed makes the order matter)."""
+        self._setup_accelerator()
+        self._setup_data()
+        self._setup_model()
+        self._setup_batches()
+        self._setup_optimizer()
+        self._prepare()
+
+    def _setup_accelerator(self) -> None:
+        cfg = self.config
+        self.precision, self.precision_note = resolve_precision(cfg.precision)
+        _forget_previous_precision()
+        self.accelerator = Accelerator(mixed_precision={"fp32": "no"}.get(self.precision, self.precision),
+                                       cpu=not torch.cuda.is_available(),
+                                       **tracking.accelerator_kwargs(cfg.report_to, cfg.output_dir, cfg.tracking_uri))
+        self.is_main = self.accelerator.is_main_process
+        self.world = self.accelerator.num_processes
+        check_output_dir(cfg, self.accelerator)
+        set_seed(cfg.seed)
+
+    def _setup_data(self) -> None:
+        cfg = self.config
+        self.data: TrainingData = load_data(cfg)
+        self.task = self.data.task
+        self.task.check_settings(cfg.class_weights, cfg.threshold)
+        train_labels = [ex.label for ex in self.data.train]
+        self.class_weights = class_weights(cfg.class_weights, train_labels, self.data.label_names,
+                                           self.accelerator.device)
+        self.units = self.task.target_units(train_labels)
+
+    def _setup_model(self) -> None:
+        cfg, names = self.config, self.data.label_names
+        self.source = resolve_model(cfg.model)
+        self.tokenizer, model = load_model(self.source, cfg.model, self.task, names)
+        self.task.init_head(model, [ex.label for ex in self.data.train], len(names))
+        if cfg.trim_vocab:
+            texts = [ex.text for ex in self.data.train] + [ex.text_pair for ex in self.data.train if ex.text_pair]
+            self.tokenizer, model, self.vocab_note = trim_vocabulary(self.tokenizer, model, texts)
+            print(self.vocab_note, flush=True)
+        if cfg.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
+        if self.is_main:  # what `textfit check` would say, before hours go into it
+            self.data_warnings = check_data(self.data.train, self.data.eval, names, tokenizer=self.tokenizer,
+                                            max_length=cfg.max_length, seed=cfg.seed, task=self.task).warnings
+            for warning in self.data_warnings:
+                print(f"data warning: {warning}", flush=True)
+        self.fast_dropout = cfg.fast_dropout and not torch.cuda.is_available()
+        if self.fast_dropout:
+            enable_fast_dropout(model)
+        self.model = model
+
+    def _setup_batches(self) -> None:
+        cfg = self.config
+        self.max_length = min(cfg.max_length, self.tokenizer.model_max_length)  # the model's limit wins
+        self.train_set, self.eval_set = self.encode(self.data.train), self.encode(self.data.eval)
+        self.micro_batch = cfg.train_batch_size // cfg.gradient_accumulation_steps
+        if self.micro_batch < self.world:
+            raise ConfigError(f"train_batch_size={cfg.train_batch_size} is smaller than "
+                              f"{self.world} processes x {cfg.gradient_accumulation_steps} accumulation steps")
+        micro_steps = math.ceil(len(self.train_set) / self.micro_batch)
+        self.steps_per_epoch = math.ceil(micro_steps / cfg.gradient_accumulation_steps)
+        self.total_steps = cfg.max_steps or math.ceil(cfg.epochs * self.steps_per_epoch)
+
+    def _setup_optimizer(self) -> None:
+        self.optimizer = build_optimizer(self.model, self.config)
+        self.scheduler, self.warmup_steps = build_schedule(self.optimizer, self.config, self.total_steps)
+
+    def _prepare(self) -> None:
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        if self.config.resume:
+            self.state = load_last(self.accelerator, self.checkpoints, self.config)
+            if self.is_main:
+                print(f"resuming from {self.checkpoints / 'last'} at step {self.state.global_step} "
+                      f"of {self.total_steps}")
+
+    def encode(self, examples: list[Example]) -> Encoded:
+        labels = self.task.targets([ex.label for ex in examples], len(self.data.label_names))
+        pairs = [ex.text_pair for ex in examples] if self.config.text_pair_column else None
+        return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=self.max_length,
+                      labels=self.units.to_model(labels), truncation=self.config.truncation,
+                      cache_dir=default_cache_dir() if self.config.tokenize_cache else None)
+
+    # ------------------------------------------------------------------ train
+    def train(self) -> TrainState:
+        """The loop: a step, then whatever is due (a log line, an evaluation and its checkpoints)."""
+        cfg, st = self.config, self.state
+        self._emit("on_train_begin")
+        lengths, pace, accum = self.train_set.lengths(), Pace(), cfg.gradient_accumulation_steps
+        while st.global_step < self.total_steps and not st.stopped_early:
+            batches = length_grouped_batches(lengths, self.micro_batch, cfg.seed, st.epoch, cfg.group_by_length)
+            for first in range(st.step_in_epoch * accum, len(batches), accum):
+                loss = self._step(batches[first:first + accum], pace)
+                if not self._after_step(loss, pace):
+                    break
+            if st.step_in_epoch >= self.steps_per_epoch:
+                st.epoch, st.step_in_epoch = st.epoch + 1, 0
+        self.train_seconds = time.perf_counter() - pace.start
+        self.throughput = pace.rates(self.train_seconds)
+        self._emit("on_train_end")
+        return st
+
+    def _step(self, group: list[list[int]], pace: Pace) -> float:
+        """One optimizer step over `group`, its gradient-accumulation micro-batches; returns the step's loss."""
+        acc, cfg, st, start = self.accelerator, self.config, self.state, time.perf_counter()
+        self._mode(training=True)
+        step_loss = torch.zeros((), dtype=torch.float32)
+        for micro, indices in enumerate(group):
+            local = indices[acc.process_index::self.world] or indices[:1]
+            batch = collate(self.train_set, local, self.tokenizer.pad_token_id, cfg.pad_to_multiple_of)
+            batch = {k: v.to(acc.device) for k, v in batch.items()} if acc.device.type != "cpu" else batch
+            labels = batch.pop("labels")
+            with contextlib.nullcontext() if micro == len(group) - 1 else acc.no_sync(self.model):
+                loss = self.task.loss(self.model(**batch).logits, labels, self.class_weights) / len(group)
+                acc.backward(loss)
+            step_loss += loss.detach()
+            pace.tokens += int(batch["attention_mask"].sum()) * self.world
+            pace.samples += len(local) * self.world
+        if cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        st.global_step, st.step_in_epoch = st.global_step + 1, st.step_in_epoch + 1
+        st.train_time += time.perf_counter() - start
+        value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
+        return self.units.loss(value)  # regression: back in target units, as validation loss is
+
+    def _after_step(self, loss: float, pace: Pace) -> bool:
+        """Account for the step and do what is due; False when the loop should stop."""
+        cfg, st = self.config, self.state
+        if not math.isfinite(loss):
+            self._diverged(loss)
+            return False
+        st.log_loss_sum, st.log_steps = st.log_loss_sum + loss, st.log_steps + 1
+        st.window_loss_sum, st.window_steps = st.window_loss_sum + loss, st.window_steps + 1
+        rates, lr = pace.rates(), self.scheduler.get_last_lr()[0]
+        self._emit("on_step_end", StepReport(loss, lr, rates["samples_per_second"], rates["tokens_per_second"]))
+        if st.global_step % cfg.logging_steps == 0:
+            self._emit("on_log", {"train/loss": st.log_loss_sum / st.log_steps, "train/learning_rate": lr,
+                                  **{f"train/{k}": v for k, v in rates.items()}})
+            st.log_loss_sum, st.log_steps = 0.0, 0
+        end_of_epoch, last = st.step_in_epoch >= self.steps_per_epoch, st.global_step >= self.total_steps
+        if eval_due(cfg, st.global_step, end_of_epoch, last):
+            self._evaluate_and_checkpoint()
+        elif end_of_epoch and cfg.eval_strategy == "no":
+            save_last(self.accelerator, self.checkpoints, st, cfg)
+        return not (last or st.stopped_early)
+
+    def _diverged(self, loss: float, what: str = "training loss") -> None:
+        """A loss that is not a number poisons every weight it touches: stop, keep the last good evaluation."""
+        st = self.state
+        st.diverged_at, st.stopped_early = st.global_step, True
+        where = f"training diverged at step {st.global_step} ({what} {loss})"
+        if st.best is None:
+            raise TrainingDiverged(f"{where} before any good evaluation, so there is no model to keep and nothing "
+                                   f"was written. Lower the learning rate ({self.config.learning_rate:g}), or "
+                                   "evaluate more often (--eval-strategy steps --eval-steps N).")
+        self._emit("on_stop", f"{where}: stopped; the model kept is the last good evaluation, step {st.best['step']}")
+
+    def _mode(self, training: bool) -> None:
+        set_mode(self.accelerator.unwrap_model(self.model), self.model, training, self.fast_dropout)
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, data: Encoded, examples: list[Example] | None = None) -> dict[str, Any]:
+        """Loss and metrics over `data` (the evaluation set, or any `examples` encoded), in the targets' units."""
+        self._mode(training=False)
+        logits = gathered_logits(self.model, data, self.accelerator, self.config.eval_batch_size,
+                                 self.tokenizer.pad_token_id)
+        scores = self.task.scores(self.units.from_model(logits))
+        examples = examples or (self.data.eval if data is self.eval_set else self.data.train)
+        if data is self.eval_set:
+            self.eval_probs = scores
+        languages = [ex.extra.get("language") for ex in examples]
+        return self.task.evaluate(scores, [ex.label for ex in examples], self.data.label_names,
+                                  threshold=self.config.threshold, languages=languages if all(languages) else None)
+
+    def _evaluate_and_checkpoint(self) -> None:
+        cfg, st = self.config, self.state
+        metrics = self.evaluate(self.eval_set)
+        exploded = EXPLODED_LOSS * self.task.know_nothing_loss(len(self.data.label_names),
+                                                               [ex.label for ex in self.data.train])
+        if not math.isfinite(metrics["loss"]) or metrics["loss"] > exploded:  # nothing to keep or go on from
+            self._diverged(metrics["loss"], "validation loss")
+            return
+        row = {"step": st.global_step, "epoch": round(st.global_step / self.steps_per_epoch, 4),
+               "train_loss": st.window_loss_sum / max(st.window_steps, 1), **scalar_metrics(metrics),
+               "train_time": round(st.train_time, 2)}  # seconds of training (not evaluation) so far
+        st.window_loss_sum, st.window_steps = 0.0, 0
+        st.history.append(row)
+        key = cfg.metric_for_best
+        if key not in metrics:
+            known = ", ".join(scalar_metrics(metrics))
+            raise ConfigError(f"metric_for_best={key!r} is not computed; choose one of {known}")
+        improved = is_improvement(metrics[key], st.best["value"] if st.best else None, key)
+        st.evals_since_best = 0 if improved else st.evals_since_best + 1
+        if improved:
+            st.best = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"]}
+            st.best_metrics = metrics
+            self._save_best()
+        self._emit("on_evaluate", row, improved)
+        patience = cfg.early_stopping_patience
+        if patience and st.evals_since_best >= patience and st.global_step < self.total_steps:
+            st.stopped_early = True
+            self._emit("on_stop", f"early stopping: {key} has not improved for {patience} evaluations")
+        save_last(self.accelerator, self.checkpoints, st, cfg)
+
+    def _save_best(self) -> None:
+        model = self.accelerator.unwrap_model(self.model)
+        threshold = self.task.threshold_of(self.state.best_metrics)
+        if threshold is not None:  # textfit.load and the service read them; pipeline users pass top_k=None
+            model.config.multi_label_threshold = threshold
+            model.config.multi_label_thresholds = self.task.thresholds_of(self.state.best_metrics,
+                                                                          self.data.label_names)
+        mistakes = confident_mistakes(self.data.eval, self.eval_probs, self.data.label_names, self.task)
+        with head_in_target_units(model, self.units):
+            save_best(self.accelerator, model, self.checkpoints, mistakes, self.eval_probs)
+
+    # ------------------------------------------------------------------ save
+    def save(self) -> Result:
+        """Write the output folder (the main process writes; every process takes part in a last evaluation)."""
+        st = self.state
+        if st.best is None:  # no evaluation was asked for: keep the final weights
+            st.best_metrics = self.evaluate(self.eval_set)
+            self._save_best()
+        self.accelerator.wait_for_everyone()
+        result = write_output_folder(self) if self.is_main else result_elsewhere(self)
+        self._emit("on_save", result if self.is_main else None)
+        return result
+
+
+def eval_due(cfg: TrainConfig, step: int, end_of_epoch: bool, last: bool) -> bool:
+    if cfg.eval_strategy == "no":
+        return False
+    if cfg.eval_strategy == "epoch" and end_of_epoch:
+        return True
+    if cfg.eval_strategy == "steps" and step % cfg.eval_steps == 0:
+        return True
+    return last  # the final model is always evaluated
+
+
+def load_data(cfg: TrainConfig) -> TrainingData:
+    """The training and evaluation examples a config names (what `train` and `textfit check` both read)."""
+    if not cfg.dataset:
+        raise ConfigError("dataset is required (--dataset or `dataset:` in the recipe)")
+    return load_training_data(
+        cfg.dataset, Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column, cfg.label_pattern),
+        train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed,
+        task=cfg.task)
+
+
+def _forget_previous_precision() -> None:
+    """Accelerate keeps one mixed-precision setting per process; a second run in the same Python session (a
+    notebook, the tests) may ask for another. The process-group part of its state is kept."""
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and hasattr(AcceleratorState, "_reset_state"):
+        AcceleratorState._reset_state(reset_partial_state=False)

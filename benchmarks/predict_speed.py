@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--load-seconds", type=float, default=15.0, help="per concurrency level")
     parser.add_argument("--load-requests", type=int, default=3000, help="at most, per concurrency level")
+    parser.add_argument("--service-only", action="store_true",
+                        help="measure the service again, keep the batch table of predict_speed.json")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,6 +160,8 @@ def main() -> None:
 
     model_dir = Path(args.model_dir)
     ensure_model(model_dir)
+    if args.service_only:
+        return service_only(args, model_dir)
     datasets = {"IMDB test reviews": "imdb:test", "SST-2 validation sentences": "sst2:validation"}
     variants = ("pipeline", *BACKENDS)
     times: dict[tuple[str, str], list[float]] = {}
@@ -214,15 +218,28 @@ def main() -> None:
                             "x_pipeline": rate / base,
                             "same_labels": same, "accuracy": accuracy, "seconds": times[(name, variant)]})
 
-    short, _ = sample("sst2", "validation", 872)
-    load = load_run(model_dir, short, [1, 8, 32], args.load_seconds, args.load_requests)
+    write_tables(args, lines, summary, load_run(model_dir, sample("sst2", "validation", 872)[0], [1, 8, 32],
+                                               args.load_seconds, args.load_requests))
+
+
+def service_only(args: argparse.Namespace, model_dir: Path) -> None:
+    """The service measured again; the batch table stays as predict_speed.md has it (the lines above its end)."""
+    text = (RESULTS / "predict_speed.md").read_text()
+    lines = text[:text.index("\nService load run")].split("\n")
+    summary = json.loads((RESULTS / "predict_speed.json").read_text())["batch"]
+    write_tables(args, lines, summary, load_run(model_dir, sample("sst2", "validation", 872)[0], [1, 8, 32],
+                                               args.load_seconds, args.load_requests))
+
+
+def write_tables(args: argparse.Namespace, lines: list[str], summary: list[dict], load: list[dict]) -> None:
     lines += ["", f"Service load run (`textfit serve`, backend {load[0]['backend']}, loopback, single SST-2 "
               f"sentences per request, at most {args.load_requests:,} requests or {args.load_seconds:g} s per level):",
               "", "| concurrent clients | requests | requests/s | p50 latency (ms) | p99 latency (ms) |",
               "|---|---|---|---|---|"]
     lines += [f"| {r['clients']} | {r['requests']:,} | {r['rps']:,.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
               for r in load]
-    lines += ["", f"Command: python benchmarks/predict_speed.py --texts {args.texts} --repeats {args.repeats}"]
+    lines += ["", f"Command: python benchmarks/predict_speed.py --texts {args.texts} --repeats {args.repeats}"
+              + (" (the service table alone, measured again: --service-only)" if args.service_only else "")]
     table = "\n".join(lines) + "\n"
     print()
     print(table)

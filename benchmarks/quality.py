@@ -145,6 +145,14 @@ def table(rows: list[dict]) -> str:
     lines += ["", "Commands, from the checkout (then `python -m textfit evaluate OUTPUT --dataset DATA --split SPLIT`; "
               "`python benchmarks/quality.py --only NAME` does both, and first writes the CSV the csv row reads):", ""]
     lines += [f"- {r['name']}: `{r['command']}` ({r['train_minutes']:.0f} min of training{kept(r)})" for r in rows]
+    baseline = RESULTS / "baseline.json"
+    if baseline.is_file():  # the TF-IDF baseline on the same rows' data (benchmarks/baseline.py)
+        lines += ["", "Beside a TF-IDF baseline fitted on the same training examples and scored on the same evaluation "
+                  "examples (`python benchmarks/baseline.py`, results/baseline.md):", "",
+                  "| data | metric | baseline | seconds | fine-tuned |", "|---|---|---|---|---|"]
+        lines += [f"| {b['what']} | {b['metric']} | {b['baseline']:.4f} | {b['seconds']:.1f} | "
+                  f"{'-' if b['fine_tuned'] is None else format(b['fine_tuned'], '.4f')} |"
+                  for b in json.loads(baseline.read_text())]
     for r in rows:
         if r.get("per_language"):
             lines += ["", f"Per language ({r['recipe']}, {r['split']}):", "", "| language | accuracy | f1 |",

@@ -97,10 +97,10 @@ def test_goemotions_reports_micro_macro_and_per_label_f1(goemotions_model):
         assert 0 <= metrics[key] <= 1, key
     assert len(metrics["per_class"]) == 28 and "f1" in metrics["per_class"]["gratitude"]
     assert metrics["f1_micro_global"] >= metrics["f1_micro_at_0.5"]  # the global threshold: the best micro F1
-    # per-label thresholds are each label's best F1 on this set, the global one among the candidates
-    assert metrics["f1_macro"] >= metrics["f1_macro_global"]
+    # per-label thresholds raise micro F1 on the set they are chosen on, starting from the global one
+    assert metrics["f1_micro"] >= metrics["f1_micro_global"]
     own = {n: t for n, t in metrics["thresholds"].items() if t != metrics["threshold"]}
-    assert own and all(metrics["per_class"][n]["support"] >= 25 for n in own)  # only labels with enough positives
+    assert all(metrics["per_class"][n]["support"] >= 25 for n in own)  # only labels with enough positives
     # it learned more than "neutral" (the majority label alone: micro F1 0.30 on this sample), and got there
     learned = [name for name, m in metrics["per_class"].items() if m["f1"] > 0]
     assert len(learned) >= 3 and "neutral" in learned, learned

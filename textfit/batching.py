@@ -59,8 +59,10 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, 
         raise ConfigError(f"truncation={truncation!r}: choose one of {', '.join(TRUNCATIONS)}")
     if truncation != "head" and pairs is not None:
         raise ConfigError(f"truncation={truncation!r} is for single texts; sentence pairs are truncated at the head")
-    key = _cache_key(tokenizer, texts, pairs, max_length) + ("" if truncation == "head" else f"-{truncation}")
-    path = cache_dir / f"{key}.npz" if cache_dir else None
+    path = None
+    if cache_dir is not None:  # the key hashes the whole tokenizer (~70 ms): only worth it when a cache is read
+        key = _cache_key(tokenizer, texts, pairs, max_length) + ("" if truncation == "head" else f"-{truncation}")
+        path = cache_dir / f"{key}.npz"
     if path is not None and path.is_file():
         input_ids, token_types = _load_cached(path)
     elif truncation == "head":

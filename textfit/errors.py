@@ -17,5 +17,9 @@ class ModelError(TextfitError):
     """The model cannot be found or loaded."""
 
 
+class DiskFull(TextfitError):
+    """A checkpoint or the output folder could not be written for want of space; the previous one is intact."""
+
+
 class TrainingDiverged(TextfitError):
     """The loss stopped being a number before any evaluation was good enough to keep."""

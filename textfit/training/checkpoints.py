@@ -6,8 +6,12 @@ leaves the previous one intact:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,7 @@ import yaml
 from accelerate import Accelerator
 
 from textfit.config import TrainConfig, save_recipe
-from textfit.errors import ConfigError
+from textfit.errors import ConfigError, DiskFull
 from textfit.io import atomic_write_json, atomic_write_text, replace_dir
 from textfit.training.state import TrainState
 
@@ -24,12 +28,16 @@ FINAL_FILES = ("README.md", "metrics.json", "model.safetensors")  # their presen
 # settings that may differ when resuming: they change nothing the checkpoint holds
 RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "output_dir", "baseline")
 SCORES = "eval_scores.npy"  # the kept model's evaluation scores, for the baseline's paired comparison
+LOW_SPACE = 64 * 2**20  # a write failing with less free space than this failed for want of it
 
 
 def check_output_dir(config: TrainConfig, accelerator: Accelerator) -> None:
     """Refuse to overwrite a finished model or to start over an interrupted run unless told to."""
     out = Path(config.output_dir)
     checkpoints = out / "checkpoints"
+    if accelerator.is_main_process:
+        recover(checkpoints)
+    accelerator.wait_for_everyone()
     finished = any((out / f).exists() for f in FINAL_FILES)
     interrupted = (checkpoints / "last").is_dir()
     if config.overwrite:
@@ -46,18 +54,50 @@ def check_output_dir(config: TrainConfig, accelerator: Accelerator) -> None:
                           "or choose another --output-dir")
 
 
+def recover(folder: Path) -> None:
+    """A kill between the two renames of replace_dir leaves the previous checkpoint as .NAME.old: put it back."""
+    for name in ("last", "best"):
+        old = folder / f".{name}.old"
+        if old.is_dir() and not (folder / name).exists():
+            os.replace(old, folder / name)
+
+
+@contextlib.contextmanager
+def space_checked(staging: Path, what: str) -> Iterator[None]:
+    """A write that fails for want of space becomes a DiskFull error saying what is intact; the partial staging
+    folder is removed so the space it took is free again."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError("... write failed")
+        free = shutil.disk_usage(staging.parent if staging.parent.exists() else Path.cwd()).free
+        if getattr(exc, "errno", None) not in (errno.ENOSPC, errno.EDQUOT) and free > LOW_SPACE:
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        last = staging.parent / "last" / "trainer_state.json"
+        intact = (f"the previous checkpoint (step {json.loads(last.read_text())['global_step']}) is intact: free "
+                  "some space and run the same command with --resume") if last.is_file() else \
+            "no earlier checkpoint was written: free some space and run the same command again"
+        raise DiskFull(f"{staging.parent}: no space left on the device while writing {what} "
+                       f"({free / 2**20:.0f} MiB free); {intact}") from None
+
+
 def save_best(accelerator: Accelerator, model: Any, folder: Path, mistakes: list[dict[str, Any]],
               scores: np.ndarray) -> None:
     """The kept model's weights (already in target units), its most confident mistakes and its scores."""
     staging = folder / ".best-staging"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
-        model.save_pretrained(staging, safe_serialization=True)
-        atomic_write_text(staging / "errors.jsonl", "".join(json.dumps(m, ensure_ascii=False) + "\n"
-                                                            for m in mistakes))
-        np.save(staging / SCORES, np.asarray(scores, dtype=np.float32))
+        with space_checked(staging, "the best checkpoint"):
+            _write_best(model, staging, mistakes, scores)
         replace_dir(staging, folder / "best")
     accelerator.wait_for_everyone()
+
+
+def _write_best(model: Any, staging: Path, mistakes: list[dict[str, Any]], scores: np.ndarray) -> None:
+    model.save_pretrained(staging, safe_serialization=True)
+    atomic_write_text(staging / "errors.jsonl", "".join(json.dumps(m, ensure_ascii=False) + "\n"
+                                                        for m in mistakes))
+    np.save(staging / SCORES, np.asarray(scores, dtype=np.float32))
 
 
 def save_last(accelerator: Accelerator, folder: Path, state: TrainState, config: TrainConfig) -> None:
@@ -67,10 +107,12 @@ def save_last(accelerator: Accelerator, folder: Path, state: TrainState, config:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
+    with space_checked(staging, f"the checkpoint of step {state.global_step}"):
+        accelerator.save_state(str(staging))
+        if accelerator.is_main_process:
+            atomic_write_json(staging / "trainer_state.json", state.to_json())
+            save_recipe(config, staging / "recipe.yaml")
     if accelerator.is_main_process:
-        atomic_write_json(staging / "trainer_state.json", state.to_json())
-        save_recipe(config, staging / "recipe.yaml")
         replace_dir(staging, folder / "last")
     accelerator.wait_for_everyone()
 

@@ -23,7 +23,7 @@ from textfit.config import save_recipe
 from textfit.findings import run_findings
 from textfit.io import atomic_write_json, atomic_write_text
 from textfit.mistakes import card_quotes
-from textfit.training.checkpoints import SCORES
+from textfit.training.checkpoints import SCORES, space_checked
 
 if TYPE_CHECKING:
     from textfit.predict import Classifier
@@ -53,9 +53,15 @@ class Result:
 
 def write_output_folder(run: FineTune) -> Result:
     """Weights, tokenizer, recipe, history, metrics, errors, pictures and the card (main process only)."""
-    out, state = Path(run.config.output_dir), run.state
+    out = Path(run.config.output_dir)
     staging = out / ".final-staging"
     shutil.rmtree(staging, ignore_errors=True)
+    with space_checked(staging, "the output folder"):
+        return _write_output_folder(run, out, staging)
+
+
+def _write_output_folder(run: FineTune, out: Path, staging: Path) -> Result:
+    state = run.state
     shutil.copytree(out / "checkpoints" / "best", staging)
     # the saved tokenizer truncates where training did, so pipeline(..., truncation=True) sees the same tokens
     run.tokenizer.model_max_length = run.max_length

@@ -23,6 +23,9 @@ RESULTS = REPO / "benchmarks" / "results"
 ROWS = {
     "imdb-subset": (DATA / "imdb", dict(eval_split="test", max_train_samples=3000, max_eval_samples=300),
                     ("quality.json", "imdb-subset"), "accuracy", "IMDB 3,000 train / 300 test reviews"),
+    "imdb-subset-2000": (DATA / "imdb", dict(eval_split="test", max_train_samples=3000, max_eval_samples=2000),
+                         ("quality.json", "no fine-tuned row"), "accuracy",
+                         "IMDB 3,000 train / 2,000 test reviews (the same train, more test reviews)"),
     "sst2": (DATA / "sst2", dict(eval_split="validation"), ("quality.json", "sst2"), "accuracy",
              "SST-2 all 67,349 train / 872 validation sentences"),
     "goemotions": (DATA / "go_emotions", dict(eval_split="test", max_train_samples=8000),

@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
 TEXTFIT = [sys.executable, "-m", "textfit"]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from train_speed import machine  # noqa: E402  (the CPU, its bf16 support and the software, as every table names it)
+
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 ROWS = {
@@ -72,6 +75,7 @@ def run_task(name: str, spec: dict, workdir: Path) -> dict:
     run([*TEXTFIT, "evaluate", str(out), *spec["evaluate"], "--batch-size", "64", "--output", str(scored)], log)
     metrics = json.loads(scored.read_text())
     row = {"name": name, "scale": spec["scale"], "anchor": spec["anchor"], "examples": metrics["num_examples"],
+           "cpu": machine(),
            "metrics": {k: metrics[k] for k in spec["keys"] if k in metrics}, "train_minutes": minutes,
            "command": "textfit train " + " ".join(spec["train"]).replace(str(REPO.parent), "..")}
     if "per_class" in metrics:
@@ -131,12 +135,13 @@ def report(rows: dict) -> str:
             continue
         r = rows[name]
         shown = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
-        lines += [f"## {name}", "", f"- data and scale: {r['scale']}", f"- result ({r['examples']:,} examples): "
-                  f"{shown}", f"- reference: {r['anchor']}", f"- command: `{r['command']}` "
-                  f"({r['train_minutes']:.0f} min of training), then `textfit evaluate`", ""]
+        lines += [f"## {name}", "", f"- data and scale: {r['scale']}", f"- machine: {r.get('cpu', 'not recorded')}",
+                  f"- result ({r['examples']:,} examples): {shown}"]
         if "before" in r:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in r["before"].items() if k != "flags")
-            lines.insert(len(lines) - 3, f"- the same model with `{r['before']['flags']}` (before): {shown}")
+            lines.append(f"- the same model with `{r['before']['flags']}` (before): {shown}")
+        lines += [f"- reference: {r['anchor']}", f"- command: `{r['command']}` "
+                  f"({r['train_minutes']:.0f} min of training), then `textfit evaluate`", ""]
         if "per_label_f1" in r:
             before = r.get("per_label_f1_before")
             lines += ["| label | F1 |" + (" F1 before |" if before else ""), "|---|---:|" + ("---:|" if before else "")]

@@ -109,7 +109,7 @@ def _per_example(task: Task, scores: np.ndarray, targets: np.ndarray, threshold:
         predicted = scores >= threshold
         actual = targets.astype(bool)
         return (predicted & actual).sum(1), predicted.sum(1), actual.sum(1)
-    return (scores.argmax(1) == targets).astype(float),
+    return ((scores.argmax(1) == targets).astype(float),)
 
 
 def _metric(task: Task, parts: tuple[np.ndarray, ...], rows: np.ndarray) -> float:

@@ -64,8 +64,9 @@ class TrainConfig:
                                       "them (the big matrix of multilingual models)")
     trim_vocab: bool = setting(False, MODEL, "keep only the tokens the training data uses (Unigram tokenizers): a "
                                "smaller, faster model that tokenizes the training texts exactly as before")
-    threshold: float | None = setting(None, MODEL, "multi-label: a label applies from this probability; unset: the "
-                                      "threshold with the best micro F1 on validation")
+    threshold: float | None = setting(None, MODEL, "multi-label: one threshold for every label; unset: tuned on "
+                                      "validation (the best micro F1, then label by label for labels with 25+ "
+                                      "positives: GoEmotions micro F1 0.524 -> 0.541)")
     class_weights: str = setting("none", MODEL, "none | auto (total / (labels x count): rare labels weigh more in "
                                  "the loss) | one weight per label, '1,3.5'")
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)

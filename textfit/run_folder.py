@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
-from textfit.config import TrainConfig, load_recipe_file
+from textfit.config import TrainConfig
 from textfit.data import Columns
 from textfit.errors import ModelError
 from textfit.task import DEFAULT_THRESHOLD, Task, of_config
@@ -60,7 +60,7 @@ class RunFolder:
     def read_config(path: str | Path) -> TrainConfig | None:
         """The recipe a folder was trained with (recipe.yaml), as a TrainConfig with its defaults filled in."""
         recipe = Path(path) / "recipe.yaml"
-        return TrainConfig(**load_recipe_file(recipe)) if recipe.is_file() else None
+        return TrainConfig.from_sources(recipe) if recipe.is_file() else None
 
     @property
     def columns(self) -> Columns:

@@ -55,3 +55,13 @@ def test_check_command_and_train_warn(imdb_sample, small_model, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning: max_length 128:" in result.stdout
     assert "train: 1,000 texts" in result.stdout
+
+
+def test_truncation_is_reported_at_the_length_training_keeps(imdb_sample, small_model):
+    """A max_length past the model's limit is cut to the limit in training, so the report counts at the limit."""
+    from transformers import AutoTokenizer
+
+    data = load_training_data(str(imdb_sample), COLUMNS, eval_split="test")
+    tokenizer = AutoTokenizer.from_pretrained(small_model, model_max_length=128)
+    report = check_data(data.train, data.eval, data.label_names, tokenizer=tokenizer, max_length=4096)
+    assert any(w.startswith("max_length 128:") and "truncated" in w for w in report.warnings), report.warnings

@@ -78,6 +78,7 @@ def check_data(train: list[Example], evaluation: list[Example], label_names: lis
                                f" e.g. {_shown(shared)}")
 
     if tokenizer is not None and max_length:
+        max_length = min(max_length, tokenizer.model_max_length)  # what training keeps: the model's limit wins
         sample = train if len(train) <= TRUNCATION_SAMPLE else random.Random(seed).sample(train, TRUNCATION_SAMPLE)
         lengths = [len(ids) for ids in tokenizer([ex.text for ex in sample],
                                                  [ex.text_pair for ex in sample] if sample[0].text_pair else None,

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from textfit.data.readers import WHERE, Row, data_suffix, iter_aclimdb, read_rows
-from textfit.errors import ConfigError, DataError
-from textfit.task import MULTI_LABEL, REGRESSION, SINGLE, Task
+from textfit.errors import DataError
+from textfit.task import MULTI_LABEL, REGRESSION, SINGLE, TASK_NAMES, Task
 from textfit.task import get as get_task
 
 SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
@@ -173,10 +173,9 @@ def infer_task(rows: list[Row], column: str, forced: str | Task = "auto") -> Tas
     """single, multi-label or regression: as forced, else read from the labels (a list per text means multi-label,
     a number with a fraction means regression)."""
     if forced != "auto":
-        try:
-            return get_task(forced)
-        except ConfigError as exc:
-            raise DataError(str(exc).replace("choose one of ", "choose one of auto, ")) from None
+        if not isinstance(forced, Task) and forced not in TASK_NAMES:
+            raise DataError(f"task={forced!r}: choose one of auto, {', '.join(TASK_NAMES)}")
+        return get_task(forced)
     for row in rows:
         if column not in row:
             raw_label(row, column)  # raises, naming the row and the columns present

@@ -1,7 +1,8 @@
-"""The `textfit` command: check, train, tune, evaluate, export, predict, serve, report.
+"""The `textfit` command: check, train, distill, tune, evaluate, export, predict, serve, report.
 
     textfit check --dataset ../shared/data/imdb --eval-split test
     textfit train --dataset examples/data/imdb_sample --output-dir outputs/imdb
+    textfit distill outputs/imdb --layers 2 --output-dir outputs/imdb-student
     textfit tune --recipe sst2-distilbert --trials 12 --max-train-samples 4000 --output-dir outputs/sst2-tuned
     textfit evaluate outputs/imdb --dataset ../shared/data/imdb --split test --max-eval-samples 1000
     textfit export outputs/imdb --format onnx --quantize int8
@@ -27,10 +28,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no tokenizer threads
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, groups: tuple[str, ...] | None = None,
-                      also: tuple[str, ...] = ()) -> None:
-    """One flag per TrainConfig field (of `groups`, and the fields named in `also`), so recipe keys and flags never
-    drift apart; each flag's help is the field's reason for its default."""
-    chosen = [f for f in fields(TrainConfig) if groups is None or f.metadata["group"] in groups or f.name in also]
+                      also: tuple[str, ...] = (), without: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field (of `groups`, and the fields named in `also`, less those in `without`), so
+    recipe keys and flags never drift apart; each flag's help is the field's reason for its default."""
+    chosen = [f for f in fields(TrainConfig) if (groups is None or f.metadata["group"] in groups or f.name in also)
+              and f.name not in without]
     for group in dict.fromkeys(f.metadata["group"] for f in chosen):
         section = parser.add_argument_group(f"settings: {group} (also recipe keys)")
         for f in (f for f in chosen if f.metadata["group"] == group):
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textfit",
                                      description="Fine-tune transformer encoders into text classifiers.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_flags, _tune_flags, _check_flags, _recipe_flags, _evaluate_flags, _predict_flags,
+    for add in (_train_flags, _distill_flags, _tune_flags, _check_flags, _recipe_flags, _evaluate_flags, _predict_flags,
                 _export_flags, _serve_flags, _report_flags):
         add(sub)
     parser.commands = dict(sub.choices)  # for suggestions on a misspelt flag
@@ -67,12 +69,24 @@ def _train_flags(sub: argparse._SubParsersAction) -> None:
     _add_config_flags(train)
 
 
+def _distill_flags(sub: argparse._SubParsersAction) -> None:
+    """textfit distill: a teacher folder; every setting, the teacher's recipe by default."""
+    distill = sub.add_parser("distill", help="train a smaller student from a fine-tuned teacher's scores, then "
+                                             "compare the two: accuracy, agreement, texts/s per backend, size")
+    distill.add_argument("teacher_dir", help="the fine-tuned teacher (a textfit output folder)")
+    distill.add_argument("--speed-texts", type=int, default=256,
+                         help="evaluation texts to time each backend on, for both models; 0 skips timing "
+                              "(default: 256)")
+    _add_config_flags(distill, without=("teacher",))
+
+
 def _tune_flags(sub: argparse._SubParsersAction) -> None:
     """textfit tune: every setting (each trial trains), and how many trials."""
     tune = sub.add_parser("tune", help="search hyperparameters with Optuna; flags override the recipe")
     tune.add_argument("--config", help="recipe YAML; its search_space: mapping says what to search")
     tune.add_argument("--recipe", help="a shipped recipe by name, instead of --config")
-    tune.add_argument("--trials", type=int, required=True, help="trials to finish (an interrupted search continues)")
+    tune.add_argument("--trials", type=int, help="trials to finish (an interrupted search continues); with "
+                      "--time-budget, at most this many: no trial starts that would not fit")
     _add_config_flags(tune)
 
 
@@ -199,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
     quiet_transformers()
     try:
-        commands = {"train": cmd_train, "tune": cmd_tune, "check": cmd_check, "evaluate": cmd_evaluate,
-                    "predict": cmd_predict, "recipe": cmd_recipe, "export": cmd_export, "serve": cmd_serve,
-                    "report": cmd_report}
+        commands = {"train": cmd_train, "distill": cmd_distill, "tune": cmd_tune, "check": cmd_check,
+                    "evaluate": cmd_evaluate, "predict": cmd_predict, "recipe": cmd_recipe, "export": cmd_export,
+                    "serve": cmd_serve, "report": cmd_report}
         return commands[args.command](args)
     except TextfitError as exc:
         print(f"textfit {args.command}: error: {exc}", file=sys.stderr)
@@ -239,7 +253,30 @@ def _config_of(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from textfit.training import train
 
-    train(_config_of(args))
+    train(_config_of(args), fixed=_flags_given(args), started=_command_started())
+    return 0
+
+
+def _flags_given(args: argparse.Namespace) -> set[str]:
+    """The settings given as flags: a time budget's plan keeps them as they are (a recipe's values it may change)."""
+    return {f.name for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+
+
+def _command_started() -> float:
+    """When the user's wait began: this process's start (Python's own start-up and imports count too)."""
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from textfit.distill import comparison_lines, distill
+    from textfit.run_folder import RunFolder
+
+    settings = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "teacher"}
+    result, sides = distill(args.teacher_dir, speed_texts=args.speed_texts, **settings)
+    report = RunFolder.load(result.output_dir).metrics().get("distillation")
+    print("\n".join(comparison_lines(report, sides)))
     return 0
 
 
@@ -247,7 +284,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from textfit.tune import search_space, tune
 
     config = _config_of(args)
-    tune(config, args.trials, search_space(recipe_path(args.recipe) if args.recipe else args.config))
+    tune(config, args.trials, search_space(recipe_path(args.recipe) if args.recipe else args.config),
+         started=_command_started())
     return 0
 
 

@@ -24,9 +24,9 @@ def setting(default: Any, group: str, why: str) -> Any:
 
 
 # flag groups, in the order --help shows them; `check` takes only DATA (and --model/--max-length for truncation)
-DATA, TOKENS, MODEL, OPTIMISATION, EVALUATION, SPEED, RUN, TRACKING = (
-    "data", "tokenization", "what to train", "optimisation", "evaluation and checkpoints", "speed", "run control",
-    "experiment tracking")
+DATA, TOKENS, MODEL, DISTILLATION, OPTIMISATION, EVALUATION, SPEED, RUN, TRACKING = (
+    "data", "tokenization", "what to train", "distillation", "optimisation", "evaluation and checkpoints", "speed",
+    "run control", "experiment tracking")
 
 
 @dataclass
@@ -67,8 +67,19 @@ class TrainConfig:
     threshold: float | None = setting(None, MODEL, "multi-label: one threshold for every label; unset: tuned on "
                                       "validation (the best micro F1, then label by label for labels with 25+ "
                                       "positives: GoEmotions micro F1 0.524 -> 0.541)")
+    layers: int | None = setting(None, MODEL, "keep only the model's first N transformer layers: a smaller, faster "
+                                 "model (2 of MiniLM's 6 run about 3x faster); the student's size in distillation")
     class_weights: str = setting("none", MODEL, "none | auto (total / (labels x count): rare labels weigh more in "
                                  "the loss) | one weight per label, '1,3.5'")
+    # -- distillation (training/distill.py): the model learns a fine-tuned teacher's scores as well as the labels
+    teacher: str | None = setting(None, DISTILLATION, "a textfit output folder whose scores this model learns from "
+                                  "(with the same tokenizer); `textfit distill TEACHER` sets it")
+    temperature: float = setting(2.0, DISTILLATION, "softens both models' scores, so the student learns how the "
+                                 "teacher ranks the other labels too, not only its answer; 2 is the usual choice")
+    soft_weight: float = setting(0.5, DISTILLATION, "share of the loss that follows the teacher (the rest follows "
+                                 "the labels); texts without labels learn from the teacher alone")
+    unlabelled: str | None = setting(None, DISTILLATION, "extra texts without labels for the teacher to score: a .txt "
+                                     "file (one text per line) or a data file with text_column")
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = setting(2e-5, OPTIMISATION, "the reference cards' rate for DistilBERT; MiniLM learns "
                                    "faster at 5e-5")
@@ -113,6 +124,9 @@ class TrainConfig:
     fast_dropout: bool = setting(True, SPEED, "CPU dropout masks from 15-bit integers: the same p, about 2.5x "
                                  "cheaper (+25% tokens/s)")
     # -- run control
+    time_budget: str | None = setting(None, RUN, "e.g. 20m or 1h: probe this machine on this data, plan what the "
+                                      "flags leave open (max_length, truncation, examples, epochs, evaluations) and "
+                                      "finish inside it, writing included; the recipe saved holds the plan")
     resume: bool = setting(False, RUN, "continue from OUTPUT_DIR/checkpoints/last, exactly where it stopped")
     overwrite: bool = setting(False, RUN, "replace a finished model in OUTPUT_DIR")
     keep_checkpoints: bool = setting(False, RUN, "keep optimizer state after a successful run (to continue later)")
@@ -140,12 +154,17 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be greater than 0")
-        for name in ("max_steps", "max_train_samples", "max_eval_samples", "early_stopping_patience"):
+        for name in ("max_steps", "max_train_samples", "max_eval_samples", "early_stopping_patience", "layers"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name}={value!r}: must be greater than 0 (or left unset)")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigError(f"threshold={self.threshold!r}: must be between 0 and 1 (or left unset: tuned)")
+        if self.temperature <= 0 or not 0 <= self.soft_weight <= 1:
+            raise ConfigError(f"temperature={self.temperature!r} must be > 0 and soft_weight={self.soft_weight!r} "
+                              "between 0 and 1")
+        if self.unlabelled and not self.teacher:
+            raise ConfigError(f"unlabelled={self.unlabelled!r} needs a teacher to score its texts (--teacher DIR)")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction={self.validation_fraction!r}: must be between 0 and 1")
         if self.train_batch_size % self.gradient_accumulation_steps:

@@ -100,6 +100,22 @@ class Task:
         """The validation loss of a model that learned nothing."""
         raise NotImplementedError
 
+    # -- distillation: a student learns from a teacher's outputs (textfit/training/distill.py)
+    def soft_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+        """How far the student's outputs are from the teacher's, both raw head outputs in model units."""
+        raise NotImplementedError
+
+    def hard_targets(self, rows: torch.Tensor) -> torch.Tensor:
+        """Targets packed as float rows (as distillation carries them beside the teacher's outputs), in the form
+        `loss` takes them."""
+        return rows
+
+    def agreement(self, teacher: np.ndarray, student: np.ndarray, teacher_cut: float | np.ndarray,
+                  student_cut: float | np.ndarray) -> tuple[str, float]:
+        """(what is measured, its value): how closely a student's answers follow the teacher's, from scores."""
+        same = self.decisions(teacher, teacher_cut) == self.decisions(student, student_cut)
+        return "same answers", float(same.reshape(len(same), -1).all(axis=1).mean())
+
     # -- scores, answers, metrics
     def scores(self, logits: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -163,6 +179,16 @@ class SingleLabel(Task):
     def loss(self, logits, labels, weight=None):
         return F.cross_entropy(logits.float(), labels, weight=weight)
 
+    def soft_loss(self, student, teacher, temperature):
+        """KL divergence of the temperature-softened distributions, times T^2 so that its gradient keeps the
+        size of the hard loss's whatever T is (Hinton et al., 2015)."""
+        log_student = F.log_softmax(student.float() / temperature, dim=-1)
+        log_teacher = F.log_softmax(teacher.float() / temperature, dim=-1)
+        return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
+
+    def hard_targets(self, rows):
+        return rows[:, 0].long()
+
     def know_nothing_loss(self, n_labels, train_targets):
         return math.log(n_labels)
 
@@ -222,6 +248,11 @@ class MultiLabel(Task):
 
     def loss(self, logits, labels, weight=None):
         return F.binary_cross_entropy_with_logits(logits.float(), labels)
+
+    def soft_loss(self, student, teacher, temperature):
+        """Per label, binary cross-entropy against the teacher's softened probability, times T^2."""
+        target = torch.sigmoid(teacher.float() / temperature)
+        return F.binary_cross_entropy_with_logits(student.float() / temperature, target) * temperature**2
 
     def know_nothing_loss(self, n_labels, train_targets):
         return math.log(2)
@@ -286,6 +317,16 @@ class Regression(Task):
 
     def loss(self, logits, labels, weight=None):
         return F.mse_loss(logits.float().squeeze(-1), labels)
+
+    def soft_loss(self, student, teacher, temperature):
+        """The teacher's value as the target (a number has no distribution to soften: temperature is unused)."""
+        return F.mse_loss(student.float(), teacher.float())
+
+    def hard_targets(self, rows):
+        return rows[:, 0]
+
+    def agreement(self, teacher, student, teacher_cut, student_cut):
+        return "mean absolute difference", float(np.abs(teacher[:, 0] - student[:, 0]).mean())
 
     def know_nothing_loss(self, n_labels, train_targets):
         """Predicting the mean: the variance of the targets."""

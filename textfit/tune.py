@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from textfit.config import TrainConfig, load_recipe_file
 from textfit.errors import ConfigError, TrainingDiverged
 from textfit.io import atomic_write_text, replace_dir
 from textfit.metrics import LOWER_IS_BETTER
+from textfit.training.budget import parse_budget
 from textfit.training.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "warmup_ratio": {"low": 0.0, "high": 0.2},
     "weight_decay": {"low": 0.0, "high": 0.1},
 }
+UNLIMITED = 1_000_000  # trials, when only a time budget ends the search
+REPORT_SECONDS = 10.0  # writing trials.md and its picture at the end
 STARTUP_TRIALS = 2  # trials that run to the end before pruning starts: the median needs something to stand on
 STUDY_NAME = "textfit"
 
@@ -100,8 +104,10 @@ def _recipe_values(base: TrainConfig, space: dict[str, dict[str, Any]]) -> dict[
     return values
 
 
-def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Run the search until `trials` trials have finished (completed or pruned); return the best trial's summary."""
+def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]],
+         started: float | None = None) -> dict[str, Any]:
+    """Run the search until `trials` trials have finished (completed or pruned), or until the next trial would not
+    fit in base.time_budget (counted from `started`); return the best trial's summary."""
     try:
         import optuna
     except ImportError:
@@ -111,8 +117,12 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
     from textfit.training import FineTune
     from textfit.training.callbacks import Console, Tracking
 
+    if trials is None and not base.time_budget:
+        raise ConfigError("give --trials N, --time-budget (e.g. 1h), or both")
+    trials = UNLIMITED if trials is None else trials
     if trials < 1:
         raise ConfigError(f"--trials {trials}: must be at least 1")
+    end = (started or time.time()) + parse_budget(base.time_budget) if base.time_budget else None
     out = Path(base.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metric = base.metric_for_best
@@ -138,10 +148,11 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
     def objective(trial: Any) -> float:
         params = {name: _suggest(trial, name, spec) for name, spec in space.items()}
         folder = out / "trials" / f"trial-{trial.number:03d}"
-        config = dataclasses.replace(base, **params, output_dir=str(folder), overwrite=True, resume=False)
+        config = dataclasses.replace(base, **params, output_dir=str(folder), overwrite=True, resume=False,
+                                     time_budget=None)  # a trial is not planned: the search compares settings
         print(f"tune: trial {trial.number}: " + ", ".join(f"{k}={_show(v)}" for k, v in params.items()), flush=True)
 
-        run = FineTune(config, [Console(), Tracking(), PruneTrial(trial, metric)])
+        run = FineTune(config, [Console(), Tracking(), PruneTrial(trial, metric)], deadline=end)
         try:
             run.setup()
             run.train()
@@ -162,10 +173,18 @@ def tune(base: TrainConfig, trials: int, space: dict[str, dict[str, Any]]) -> di
         shutil.rmtree(folder, ignore_errors=True)
         return value
 
+    longest = 0.0  # the longest trial of this process: what the next one may take
     while _finished(study) < trials:
+        if end is not None and longest and time.time() + longest > end - REPORT_SECONDS:
+            print(f"tune: {end - time.time():.0f} s of the time budget left, less than the longest trial so far "
+                  f"({longest:.0f} s): no further trial", flush=True)
+            break
+        start = time.time()
         study.optimize(objective, n_trials=1, catch=())
-        print(f"tune: {_finished(study)} of {trials} trials finished", flush=True)
-    summary = write_report(study, out, metric, trials)
+        longest = max(longest, time.time() - start)
+        shown = "" if trials == UNLIMITED else f" of {trials}"
+        print(f"tune: {_finished(study)}{shown} trials finished", flush=True)
+    summary = write_report(study, out, metric, min(trials, _finished(study)))
     print(summary["text"])
     return summary
 

@@ -123,7 +123,9 @@ def kept_sentence(facts: dict[str, Any]) -> str:
         text += ", which was also the last."
     else:
         text += f"; training ran on to step {history[-1]['step']} without beating it."
-    if facts.get("stopped_early"):
+    if facts.get("stop_reason"):
+        text += f" Training stopped early: {facts['stop_reason']}."
+    elif facts.get("stopped_early"):
         text += " Training stopped early."
     return text
 
@@ -170,7 +172,7 @@ def render_card(card: CardData | dict[str, Any], model_name: str | None = None) 
         multi_label=run_task.label_sets, regression=not run_task.has_classes, targets=facts.get("targets"),
         threshold=f"{metrics['threshold']:g}" if "threshold" in metrics else None,
         per_label_thresholds="thresholds" in metrics,
-        baseline=facts.get("baseline"),
+        baseline=facts.get("baseline"), distillation=facts.get("distillation"), plan=facts.get("plan"),
         headline=[(title(k), fmt(metrics[k])) for k in HEADLINE if k in metrics],
         kept_sentence=kept_sentence(facts), intervals=intervals_sentence(metrics),
         findings=facts.get("findings") or [], data_warnings=facts.get("data_warnings") or [],

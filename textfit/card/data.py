@@ -41,6 +41,9 @@ class CardData:
     mistake_count: int = 0
     versions: list[tuple[str, str]] | None = None  # framework versions; None: the installed ones
     baseline: str | None = None  # the TF-IDF baseline beside the model, in one sentence
+    stop_reason: str | None = None  # why training stopped before its last step, in words
+    plan: str | None = None  # what a time budget planned, in one line
+    distillation: str | None = None  # a student: of which teacher, and how closely it follows it
 
     def as_facts(self) -> dict[str, Any]:
         """A shallow mapping for the template (no deep copy of the history)."""

@@ -391,6 +391,24 @@ def load_eval_examples(
     return seeded_subset(examples, max_samples, seed), split
 
 
+def read_unlabelled_texts(path: str | Path, column: str = "text") -> list[str]:
+    """Texts without labels (for a teacher to score): a .txt file holds one per line (empty lines skipped);
+    a data file holds them in `column`, and any label column is ignored."""
+    path = Path(path)
+    if path.suffix.lower() == ".txt":
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        try:
+            texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    else:
+        texts = [_text_of(row, column) for row in read_rows(path)]
+    if not texts:
+        raise DataError(f"{path}: no texts in it")
+    return texts
+
+
 def dataset_name(dataset: str) -> str:
     """A short name for the card: the folder or file stem for local data, the hub id otherwise."""
     path = Path(dataset)

@@ -18,7 +18,7 @@ def gathered_logits(model: torch.nn.Module, data: Encoded, accelerator: Accelera
     local = []
     for indices in sorted_batches(data.lengths(), batch_size)[accelerator.process_index::world]:
         batch = collate(data, indices, pad_token_id)
-        batch.pop("labels")
+        batch.pop("labels", None)
         if device.type != "cpu":
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         local.append((indices, model(**batch).logits.float().cpu()))

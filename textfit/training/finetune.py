@@ -12,11 +12,13 @@ so a recipe learns the same thing on one process or many (torchrun or accelerate
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
@@ -27,19 +29,30 @@ from textfit.batching import Encoded, collate, default_cache_dir, encode, length
 from textfit.config import TrainConfig
 from textfit.data import Columns, Example, TrainingData, load_training_data
 from textfit.data.check import check_data
+from textfit.data.dataset import seeded_subset
 from textfit.errors import ConfigError, TrainingDiverged
 from textfit.metrics import is_improvement, scalar_metrics
 from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
 from textfit.precision import resolve_precision
+from textfit.training.budget import Deadline, Plan, make_plan, parse_budget, probe
 from textfit.training.callbacks import Callback, Console, StepReport, Tracking
 from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last
 from textfit.training.evaluation import gathered_logits
-from textfit.training.model import enable_fast_dropout, head_in_target_units, load_model, set_mode
+from textfit.training.model import (
+    enable_fast_dropout,
+    head_in_target_units,
+    keep_first_layers,
+    load_model,
+    set_mode,
+)
 from textfit.training.optim import build_optimizer, build_schedule, class_weights
 from textfit.training.output import Result, result_elsewhere, write_output_folder
 from textfit.training.state import TrainState
 from textfit.vocab_trim import trim_vocabulary
+
+if TYPE_CHECKING:
+    from textfit.training.distill import DistillationReport
 
 EXPLODED_LOSS = 10  # validation loss above 10x a know-nothing model's: the run has diverged, stop it
 
@@ -61,8 +74,15 @@ class FineTune:
     """A fine-tuning run. Raises ConfigError/DataError/ModelError with a message naming what is wrong, and
     TrainingDiverged when the loss stops being a number before any evaluation could be kept."""
 
-    def __init__(self, config: TrainConfig, callbacks: list[Callback] | None = None):
+    def __init__(self, config: TrainConfig, callbacks: list[Callback] | None = None, *,
+                 fixed: Collection[str] = (), started: float | None = None, deadline: float | None = None):
+        """fixed: settings given explicitly (flags, API keywords), which a time budget's plan keeps as they are;
+        started: when the user's wait began (time.time(); the command's start), which a time budget counts from;
+        deadline: a time.time() by which to have finished, without a plan (a trial of `tune --time-budget`)."""
         self.config = config
+        self.fixed, self.started, self.deadline_at = set(fixed), started or time.time(), deadline
+        self.plan: Plan | None = None  # what a time budget planned
+        self.deadline: Deadline | None = None  # when the folder must be written by, with a time budget
         self.callbacks = [Console(), Tracking()] if callbacks is None else callbacks
         self.checkpoints = Path(config.output_dir) / "checkpoints"
         self.state = TrainState()
@@ -78,6 +98,7 @@ class FineTune:
         self._setup_accelerator()
         self._setup_data()
         self._setup_model()
+        self._setup_budget()
         self._setup_batches()
         self._setup_optimizer()
         self._prepare()
@@ -108,6 +129,8 @@ class FineTune:
         cfg, names = self.config, self.data.label_names
         self.source = resolve_model(cfg.model)
         self.tokenizer, model = load_model(self.source, cfg.model, self.task, names)
+        if cfg.layers:
+            keep_first_layers(model, cfg.layers)
         self.task.init_head(model, [ex.label for ex in self.data.train], len(names))
         if cfg.trim_vocab:
             texts = [ex.text for ex in self.data.train] + [ex.text_pair for ex in self.data.train if ex.text_pair]
@@ -125,10 +148,29 @@ class FineTune:
             enable_fast_dropout(model)
         self.model = model
 
+    def _setup_budget(self) -> None:
+        """With a time budget: probe on this data, plan what the flags left open, set the deadline (budget.py).
+        The saved recipe holds the plan (and no budget), so it repeats the run without a probe."""
+        cfg = self.config
+        if not cfg.time_budget:
+            self.deadline = Deadline(self.deadline_at, eval_seconds=0.0) if self.deadline_at else None
+            return
+        budget = parse_budget(cfg.time_budget)
+        plan = None
+        if self.is_main:  # one probe, one plan: every process trains the same one
+            plan = make_plan(self, budget, time.time() - self.started, probe(self), self.fixed)
+        self.plan = broadcast(plan, self.world)
+        self.config = dataclasses.replace(cfg, **self.plan.settings, time_budget=None)
+        self.data.train = seeded_subset(self.data.train, self.config.max_train_samples, cfg.seed)
+        self.data.eval = seeded_subset(self.data.eval, self.config.max_eval_samples, cfg.seed)
+        self.deadline = Deadline(self.started + budget, eval_seconds=self.plan.eval_seconds)
+        if self.is_main:
+            print(self.plan.line(), flush=True)
+
     def _setup_batches(self) -> None:
         cfg = self.config
         self.max_length = min(cfg.max_length, self.tokenizer.model_max_length)  # the model's limit wins
-        self.train_set, self.eval_set = self.encode(self.data.train), self.encode(self.data.eval)
+        self.train_set, self.eval_set = self.training_set(), self.encode(self.data.eval)
         self.micro_batch = cfg.train_batch_size // cfg.gradient_accumulation_steps
         if self.micro_batch < self.world:
             raise ConfigError(f"train_batch_size={cfg.train_batch_size} is smaller than "
@@ -149,6 +191,10 @@ class FineTune:
             if self.is_main:
                 print(f"resuming from {self.checkpoints / 'last'} at step {self.state.global_step} "
                       f"of {self.total_steps}")
+
+    def training_set(self) -> Encoded:
+        """What the loop trains on: the training examples and their targets (Distill adds the teacher's scores)."""
+        return self.encode(self.data.train)
 
     def encode(self, examples: list[Example]) -> Encoded:
         labels = self.task.targets([ex.label for ex in examples], len(self.data.label_names))
@@ -187,7 +233,7 @@ class FineTune:
             batch = {k: v.to(acc.device) for k, v in batch.items()} if acc.device.type != "cpu" else batch
             labels = batch.pop("labels")
             with contextlib.nullcontext() if micro == len(group) - 1 else acc.no_sync(self.model):
-                loss = self.task.loss(self.model(**batch).logits, labels, self.class_weights) / len(group)
+                loss = self.loss(self.model(**batch).logits, labels) / len(group)
                 acc.backward(loss)
             step_loss += loss.detach()
             pace.tokens += int(batch["attention_mask"].sum()) * self.world
@@ -199,8 +245,18 @@ class FineTune:
         self.optimizer.zero_grad(set_to_none=True)
         st.global_step, st.step_in_epoch = st.global_step + 1, st.step_in_epoch + 1
         st.train_time += time.perf_counter() - start
+        if self.deadline:
+            self.deadline.note_step(time.perf_counter() - start)
         value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
         return self.units.loss(value)  # regression: back in target units, as validation loss is
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training loss of a micro-batch: the task's (Distill mixes in the teacher's scores)."""
+        return self.task.loss(logits, labels, self.class_weights)
+
+    def distillation_report(self, kept_scores: Any) -> DistillationReport | None:
+        """What the card says about a teacher (None: this model learned from labels alone)."""
+        return None
 
     def _after_step(self, loss: float, pace: Pace) -> bool:
         """Account for the step and do what is due; False when the loop should stop."""
@@ -217,22 +273,38 @@ class FineTune:
                                   **{f"train/{k}": v for k, v in rates.items()}})
             st.log_loss_sum, st.log_steps = 0.0, 0
         end_of_epoch, last = st.step_in_epoch >= self.steps_per_epoch, st.global_step >= self.total_steps
-        if eval_due(cfg, st.global_step, end_of_epoch, last):
+        out_of_time = not last and self._out_of_time()
+        if eval_due(cfg, st.global_step, end_of_epoch, last) or (out_of_time and self.deadline.can_evaluate()):
             self._evaluate_and_checkpoint()
         elif end_of_epoch and cfg.eval_strategy == "no":
             save_last(self.accelerator, self.checkpoints, st, cfg)
+        if out_of_time and not st.stopped_early:
+            kept = f"step {st.best['step']}" if st.best else "the final weights"
+            self._stop(f"the time budget ran out after step {st.global_step} of {self.total_steps}; the model kept "
+                       f"is the best evaluation so far ({kept})")
         return not (last or st.stopped_early)
+
+    def _out_of_time(self) -> bool:
+        """The deadline's call, made by the main process for all (clocks and step times differ a little)."""
+        if self.deadline is None:
+            return False
+        verdict = torch.tensor(float(self.deadline.must_stop()))
+        return bool(self.accelerator.reduce(verdict, "max")) if self.world > 1 else bool(verdict)
+
+    def _stop(self, reason: str) -> None:
+        self.state.stopped_early, self.state.stop_reason = True, reason
+        self._emit("on_stop", reason)
 
     def _diverged(self, loss: float, what: str = "training loss") -> None:
         """A loss that is not a number poisons every weight it touches: stop, keep the last good evaluation."""
         st = self.state
-        st.diverged_at, st.stopped_early = st.global_step, True
+        st.diverged_at = st.global_step
         where = f"training diverged at step {st.global_step} ({what} {loss})"
         if st.best is None:
             raise TrainingDiverged(f"{where} before any good evaluation, so there is no model to keep and nothing "
                                    f"was written. Lower the learning rate ({self.config.learning_rate:g}), or "
                                    "evaluate more often (--eval-strategy steps --eval-steps N).")
-        self._emit("on_stop", f"{where}: stopped; the model kept is the last good evaluation, step {st.best['step']}")
+        self._stop(f"{where}: stopped; the model kept is the last good evaluation, step {st.best['step']}")
 
     def _mode(self, training: bool) -> None:
         set_mode(self.accelerator.unwrap_model(self.model), self.model, training, self.fast_dropout)
@@ -256,8 +328,10 @@ class FineTune:
                                   threshold=self.config.threshold, languages=languages if all(languages) else None)
 
     def _evaluate_and_checkpoint(self) -> None:
-        cfg, st = self.config, self.state
+        cfg, st, start = self.config, self.state, time.perf_counter()
         metrics = self.evaluate(self.eval_set)
+        if self.deadline:
+            self.deadline.note_evaluation(time.perf_counter() - start)
         exploded = EXPLODED_LOSS * self.task.know_nothing_loss(len(self.data.label_names),
                                                                [ex.label for ex in self.data.train])
         if not math.isfinite(metrics["loss"]) or metrics["loss"] > exploded:  # nothing to keep or go on from
@@ -281,8 +355,7 @@ class FineTune:
         self._emit("on_evaluate", row, improved)
         patience = cfg.early_stopping_patience
         if patience and st.evals_since_best >= patience and st.global_step < self.total_steps:
-            st.stopped_early = True
-            self._emit("on_stop", f"early stopping: {key} has not improved for {patience} evaluations")
+            self._stop(f"early stopping: {key} has not improved for {patience} evaluations")
         save_last(self.accelerator, self.checkpoints, st, cfg)
 
     def _save_best(self) -> None:
@@ -328,6 +401,15 @@ def load_data(cfg: TrainConfig) -> TrainingData:
         train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
         max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed,
         task=cfg.task)
+
+
+def broadcast(value: Any, world: int) -> Any:
+    """The main process's `value`, on every process."""
+    if world == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0]
 
 
 def _forget_previous_precision() -> None:

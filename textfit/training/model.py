@@ -28,6 +28,22 @@ def load_model(source: ModelSource, name: str, task: Task, label_names: Sequence
     return tokenizer, model
 
 
+def keep_first_layers(model: PreTrainedModel, layers: int) -> None:
+    """Cut the encoder to its first `layers` transformer layers (in place), and say so in its config, so the saved
+    folder loads as the smaller model it is. The lower layers carry the general language knowledge a student
+    starts from; the embeddings and the head are kept whole."""
+    config = model.config
+    key = next((k for k in ("num_hidden_layers", "n_layers", "num_layers") if hasattr(config, k)), None)
+    total = getattr(config, key) if key else None
+    stacks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == total]
+    if key is None or len(stacks) != 1:
+        raise ConfigError(f"layers={layers}: cannot find the layer stack of {type(model).__name__}")
+    if not 0 < layers <= total:
+        raise ConfigError(f"layers={layers}: the model has {total} layers; choose 1 to {total}")
+    del stacks[0][layers:]
+    setattr(config, key, layers)
+
+
 def output_layer(model: torch.nn.Module) -> torch.nn.Linear:
     """The head's last layer (BERT's `classifier`, RoBERTa's `classifier.out_proj`, ...)."""
     outputs = model.config.num_labels

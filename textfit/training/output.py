@@ -27,6 +27,7 @@ from textfit.training.checkpoints import SCORES, space_checked
 
 if TYPE_CHECKING:
     from textfit.predict import Classifier
+    from textfit.training.distill import DistillationReport
     from textfit.training.finetune import FineTune
 
 
@@ -70,6 +71,7 @@ def _write_output_folder(run: FineTune, out: Path, staging: Path) -> Result:
     errors = staging / "errors.jsonl"  # absent in a checkpoint written before textfit kept it
     mistakes = [json.loads(line) for line in errors.open(encoding="utf-8")] if errors.is_file() else []
     baseline = compare_with_baseline(run, staging / SCORES)
+    distilled = run.distillation_report(np.load(staging / SCORES)) if (staging / SCORES).is_file() else None
     (staging / SCORES).unlink(missing_ok=True)  # the folder holds the model, not evaluation by-products
     eval_counts = run.task.counts([ex.label for ex in run.data.eval], run.data.label_names)
     findings = run_findings(state.history, state.best, state.best_metrics, eval_counts, run.config.learning_rate,
@@ -77,13 +79,16 @@ def _write_output_folder(run: FineTune, out: Path, staging: Path) -> Result:
     if baseline is not None and not baseline.model_is_better:
         findings.append(baseline_finding(baseline))
     atomic_write_json(staging / "history.json", {"history": state.history, "best": state.best,
-                                                 "stopped_early": state.stopped_early, **summary(run)})
+                                                 "stopped_early": state.stopped_early,
+                                                 "stop_reason": state.stop_reason,
+                                                 "plan": run.plan.to_json() if run.plan else None, **summary(run)})
     atomic_write_json(staging / "metrics.json", {"eval": state.best_metrics, "kept": state.best,
                                                  "eval_split": run.data.eval_split, "findings": findings,
                                                  "data_warnings": run.data_warnings,
-                                                 "baseline": baseline.to_json() if baseline else None})
+                                                 "baseline": baseline.to_json() if baseline else None,
+                                                 "distillation": distilled.to_json() if distilled else None})
     pictures = write_pictures(staging, state.history, state.best, state.best_metrics, run.data.label_names)
-    card = render_card(card_data(run, findings, pictures, mistakes, baseline))
+    card = render_card(card_data(run, findings, pictures, mistakes, baseline, distilled))
     atomic_write_text(staging / "README.md", card)
     for path in sorted(staging.iterdir(), key=lambda p: p.name == "README.md"):  # the card goes in last
         path.replace(out / path.name)
@@ -138,7 +143,8 @@ def projected_full_seconds(run: FineTune) -> float | None:
 
 
 def card_data(run: FineTune, findings: list[str], pictures: list[tuple[str, str]],
-              mistakes: list[dict[str, Any]], baseline: BaselineComparison | None = None) -> CardData:
+              mistakes: list[dict[str, Any]], baseline: BaselineComparison | None = None,
+              distilled: DistillationReport | None = None) -> CardData:
     data, state, task = run.data, run.state, run.task
     return CardData(
         config=run.config.to_dict(), base_model=run.source.base_model, license=run.source.license,
@@ -154,8 +160,10 @@ def card_data(run: FineTune, findings: list[str], pictures: list[tuple[str, str]
         history=state.history, kept=state.best, metrics=state.best_metrics, precision=run.precision,
         total_steps=state.global_step, planned_steps=run.total_steps, steps_per_epoch=run.steps_per_epoch,
         warmup_steps=run.warmup_steps, processes=run.world, stopped_early=state.stopped_early,
+        stop_reason=state.stop_reason, plan=run.plan.line() if run.plan else None,
         architecture=type(run.accelerator.unwrap_model(run.model)).__name__,
-        baseline=baseline.sentence() if baseline else None)
+        baseline=baseline.sentence() if baseline else None,
+        distillation=distilled.sentence() if distilled else None)
 
 
 def closing_table(run: FineTune) -> str:

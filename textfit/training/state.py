@@ -23,6 +23,7 @@ class TrainState:
     window_loss_sum: float = 0.0  # training loss summed since the last evaluation (its row's train_loss) ...
     window_steps: int = 0  # ... over this many steps
     stopped_early: bool = False  # early stopping or divergence ended the loop before its last step
+    stop_reason: str | None = None  # why it stopped early, in words (early stopping, divergence, the time budget)
     diverged_at: int | None = None  # the step whose loss stopped being a number, if any
     train_time: float = 0.0  # seconds spent in optimizer steps (evaluation excluded), across resumes
 

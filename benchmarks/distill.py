@@ -1,0 +1,183 @@
+"""Distillation: 2- and 3-layer students beside their teacher, and beside the same small model trained on the
+labels alone, on IMDB (teacher: the 3k/300 recipe) and SST-2 (teacher: 10,000 train sentences).
+
+    python benchmarks/distill.py                  # both datasets (about 70 min on 2 cores): results/distill.md
+    python benchmarks/distill.py --only sst2 --seeds 42 43 44
+
+For each dataset, student size and seed:
+  labels only    `textfit train --layers N`, the student's settings: what the small model learns by itself
+  distilled      `textfit distill TEACHER --layers N`: the same labelled texts, with the teacher's scores
+  + unlabelled   the same plus texts of the train split that the teacher never saw, without their labels
+All three use the same settings (the teacher's recipe, with the student's epochs and learning rate below) and
+the same evaluation examples as the teacher. Speed: the teacher and each distilled student on every backend,
+over the same evaluation texts (textfit/distill.py's timing: tokenizing included); on IMDB also the int8 student
+against `transformers.pipeline` fp32 at batch 32 over the same 500 test reviews (predict_speed.py's harness).
+Runs already finished under outputs/bench-distill are read back, so an interrupted benchmark continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+WORK = REPO / "outputs" / "bench-distill"
+RESULTS = REPO / "benchmarks" / "results"
+
+SETUPS = {
+    "imdb": {"recipe": "imdb-distilbert-subset", "teacher": {"early_stopping_patience": 2},
+             "student": {"epochs": 4, "learning_rate": 5e-5}, "unlabelled": 5000},
+    "sst2": {"recipe": "sst2-distilbert", "teacher": {"max_train_samples": 10000, "epochs": 2,
+                                                      "learning_rate": 5e-5, "eval_strategy": "epoch"},
+             "student": {"epochs": 3, "learning_rate": 1e-4}, "unlabelled": 20000},
+}
+LAYERS = (2, 3)
+PIPELINE_TEXTS = 500  # IMDB test reviews for the int8-student-vs-pipeline figure
+
+
+def teacher(name: str) -> Path:
+    from textfit.config import TrainConfig
+    from textfit.recipe import recipe_path
+    from textfit.training import train
+
+    out = WORK / name / "teacher"
+    if not (out / "metrics.json").is_file():
+        setup = SETUPS[name]
+        train(TrainConfig.from_sources(recipe_path(setup["recipe"]), **setup["teacher"], output_dir=str(out),
+                                       overwrite=True, baseline="none"))
+    return out
+
+
+def unlabelled_file(name: str, teacher_dir: Path) -> Path:
+    """Texts of the train split outside the teacher's training subset, labels dropped (seeded)."""
+    from textfit.run_folder import RunFolder
+    from textfit.training import load_data
+
+    path = WORK / name / "unlabelled.jsonl"
+    if path.is_file():
+        return path
+    config = RunFolder.read_config(teacher_dir)
+    used = {ex.where for ex in load_data(config).train}
+    everything = load_data(dataclasses.replace(config, max_train_samples=None)).train
+    rest = [ex.text for ex in everything if ex.where not in used]
+    random.Random(0).shuffle(rest)
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in rest[:SETUPS[name]["unlabelled"]]))
+    return path
+
+
+def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelled: Path) -> dict[str, dict]:
+    from textfit.distill import distill, student_config
+    from textfit.run_folder import RunFolder
+    from textfit.training import train
+
+    settings = {**SETUPS[name]["student"], "layers": layers, "seed": seed, "overwrite": True, "baseline": "none"}
+    rows = {}
+    for kind in ("labels only", "distilled", "+ unlabelled"):
+        out = WORK / name / f"l{layers}-s{seed}-{kind.replace(' ', '-').replace('+-', 'plus-')}"
+        if not (out / "metrics.json").is_file():
+            extra = {"unlabelled": str(unlabelled)} if kind == "+ unlabelled" else {}
+            if kind == "labels only":
+                config = student_config(teacher_dir, **settings, output_dir=str(out))
+                train(dataclasses.replace(config, teacher=None))
+            else:
+                distill(teacher_dir, speed_texts=256 if kind == "distilled" and seed == 42 else 0, **settings,
+                        **extra, output_dir=str(out))
+        folder = RunFolder.load(out)
+        metrics, history = folder.metrics(), json.loads((out / "history.json").read_text())
+        rows[kind] = {"folder": str(out.relative_to(REPO)), "accuracy": metrics["eval"]["accuracy"],
+                      "ci": metrics["eval"]["accuracy_ci"], "distillation": metrics.get("distillation"),
+                      "train_seconds": history["train_seconds"]}
+        speed = out / "distillation.json"
+        if speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
+            rows[kind]["speed"] = json.loads(speed.read_text())["cpu_backends"]
+    return rows
+
+
+def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
+    """texts/s of the pipeline (fp32, batch 32, the teacher) and of the int8 student over the same reviews."""
+    from predict_speed import sample, time_variant
+
+    texts, _ = sample("imdb", "test", PIPELINE_TEXTS)
+    pipe_seconds, _ = time_variant("pipeline", teacher_dir, texts)
+    int8_seconds, _ = time_variant("onnxruntime-int8", student_dir, texts)
+    return {"texts": len(texts), "pipeline_teacher_fp32": len(texts) / pipe_seconds,
+            "int8_student": len(texts) / int8_seconds, "ratio": pipe_seconds / int8_seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=tuple(SETUPS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    args = parser.parse_args()
+    store = RESULTS / "distill.json"
+    results = json.loads(store.read_text()) if store.is_file() else {}
+    for name in [args.only] if args.only else list(SETUPS):
+        teacher_dir = teacher(name)
+        unlabelled = unlabelled_file(name, teacher_dir)
+        entry = results.setdefault(name, {"runs": {}})
+        entry["teacher"] = json.loads((teacher_dir / "metrics.json").read_text())["eval"]["accuracy"]
+        for layers in LAYERS:
+            for seed in args.seeds:
+                entry["runs"][f"{layers}/{seed}"] = student_runs(name, teacher_dir, layers, seed, unlabelled)
+                store.write_text(json.dumps(results, indent=1))
+        if name == "imdb":
+            student = WORK / name / f"l{LAYERS[0]}-s42-distilled"
+            entry["pipeline_vs_int8"] = pipeline_versus_int8(teacher_dir, student)
+        store.write_text(json.dumps(results, indent=1))
+    (RESULTS / "distill.md").write_text(report(results))
+    print(report(results))
+
+
+def report(results: dict) -> str:
+    from train_speed import machine
+
+    lines = ["# Distillation: students of 2 and 3 layers", "", f"Measured on: {machine()}.", "",
+             "Command: `python benchmarks/distill.py` (what each row is: its docstring). Accuracy on the teacher's "
+             "evaluation set with its 95% interval; agreement is the share of evaluation texts given the teacher's "
+             "answer; with several seeds, the median and the range.", "",
+             "| data | layers | student | accuracy | teacher | agreement | train s | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, entry in results.items():
+        for layers in LAYERS:
+            runs = [v for k, v in entry["runs"].items() if k.startswith(f"{layers}/")]
+            for kind in ("labels only", "distilled", "+ unlabelled"):
+                rows = [r[kind] for r in runs if kind in r]
+                if not rows:
+                    continue
+                acc = [r["accuracy"] for r in rows]
+                shown = (f"{acc[0]:.4f} [{rows[0]['ci'][0]:.4f}, {rows[0]['ci'][1]:.4f}]" if len(acc) == 1 else
+                         f"{statistics.median(acc):.4f} ({min(acc):.4f}-{max(acc):.4f})")
+                agree = [r["distillation"]["agreement"] for r in rows if r["distillation"]]
+                lines.append(f"| {name} | {layers} | {kind} | {shown} | {entry['teacher']:.4f} | "
+                             f"{f'{statistics.median(agree):.1%}' if agree else '-'} | "
+                             f"{statistics.median(r['train_seconds'] for r in rows):.0f} | {len(rows)} |")
+    lines += ["", "## Speed: texts/s on the same evaluation texts (tokenizing included), and the weights", "",
+              "| data | model | layers | weights MB | torch-fp32 | torch-bf16 | onnxruntime-fp32 | onnxruntime-int8 |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, entry in results.items():
+        seen = set()
+        for runs in entry["runs"].values():
+            for side in runs.get("distilled", {}).get("speed", []):
+                if (side["name"], side["layers"]) in seen:
+                    continue
+                seen.add((side["name"], side["layers"]))
+                speeds = [side["texts_per_second"].get(b) for b in ("torch-fp32", "torch-bf16", "onnxruntime-fp32",
+                                                                     "onnxruntime-int8")]
+                lines.append(f"| {name} | {side['name']} | {side['layers']} | {side['weights_mb']} | "
+                             + " | ".join(f"{s:,.1f}" if s else "-" for s in speeds) + " |")
+        if "pipeline_vs_int8" in entry:
+            p = entry["pipeline_vs_int8"]
+            lines += ["", f"IMDB, {p['texts']} test reviews at batch 32: `transformers.pipeline` fp32 (the teacher) "
+                          f"{p['pipeline_teacher_fp32']:.1f} texts/s; the 2-layer student, int8 graph, "
+                          f"{p['int8_student']:.1f} texts/s: **{p['ratio']:.2f}x**."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

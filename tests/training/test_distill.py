@@ -1,0 +1,110 @@
+"""Distillation (textfit/training/distill.py): the losses, the student's layers, the checks on the teacher, and
+students of every task trained from a real teacher on real data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import textfit
+from tests.conftest import SAMPLES, SHARED_DATA
+from textfit.config import TrainConfig
+from textfit.data.dataset import read_unlabelled_texts
+from textfit.errors import ConfigError, DataError
+from textfit.task import MULTI_LABEL, REGRESSION, SINGLE
+from textfit.training import Distill
+from textfit.training.model import keep_first_layers
+
+RATING = r"_(?P<rating>\d+)$"
+
+
+def test_soft_losses_are_zero_only_where_student_and_teacher_agree():
+    teacher = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    for task in (SINGLE, MULTI_LABEL, REGRESSION):
+        same = float(task.soft_loss(teacher.clone(), teacher, 2.0))
+        assert float(task.soft_loss(teacher.flip(0), teacher, 2.0)) > same + 0.1
+        assert float(task.soft_loss(teacher + torch.tensor([0.3, -0.3, 0.0]), teacher, 2.0)) > same
+        if task is not MULTI_LABEL:  # BCE against soft targets bottoms out at their entropy, not at 0
+            assert same == pytest.approx(0.0, abs=1e-6)
+    # T^2 keeps the gradient's size comparable across temperatures (Hinton et al.)
+    student = torch.tensor([[0.0, 1.0, 0.0]], requires_grad=True)
+    SINGLE.soft_loss(student, teacher[:1], 4.0).backward()
+    assert 0.01 < float(student.grad.abs().sum()) < 10
+
+
+def test_the_loss_mixes_teacher_and_labels_and_skips_missing_labels(small_model, sst2_sample, tmp_path):
+    run = Distill(TrainConfig(model=str(small_model), dataset=str(sst2_sample), teacher=str(small_model),
+                              soft_weight=0.25, temperature=2.0, output_dir=str(tmp_path / "x")))
+    run.task, run.class_weights = SINGLE, None
+    logits = torch.tensor([[1.0, -1.0], [0.2, 0.4]])
+    teacher = torch.tensor([[3.0, -3.0], [-1.0, 1.0]])
+    labelled = torch.cat([teacher, torch.tensor([[0.0], [1.0]])], dim=1)
+    soft, hard = SINGLE.soft_loss(logits, teacher, 2.0), SINGLE.loss(logits, torch.tensor([0, 1]))
+    assert float(run.loss(logits, labelled)) == pytest.approx(float(0.25 * soft + 0.75 * hard))
+    unlabelled = torch.cat([teacher, torch.full((2, 1), math.nan)], dim=1)
+    assert float(run.loss(logits, unlabelled)) == pytest.approx(float(soft))  # the teacher alone
+    mixed = torch.cat([teacher, torch.tensor([[0.0], [math.nan]])], dim=1)
+    expected = 0.25 * soft + 0.75 * SINGLE.loss(logits[:1], torch.tensor([0]))
+    assert float(run.loss(logits, mixed)) == pytest.approx(float(expected))
+
+
+def test_keep_first_layers(small_model):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(small_model, num_labels=2)
+    keep_first_layers(model, 1)
+    assert len(model.bert.encoder.layer) == 1 and model.config.num_hidden_layers == 1
+    with pytest.raises(ConfigError, match="the model has 1 layers; choose 1 to 1"):
+        keep_first_layers(model, 3)
+
+
+def test_unlabelled_texts_are_read_from_txt_and_data_files(tmp_path):
+    lines = tmp_path / "texts.txt"
+    lines.write_text("first text\n\n  second text \n", encoding="utf-8")
+    assert read_unlabelled_texts(lines) == ["first text", "second text"]
+    rows = tmp_path / "texts.jsonl"
+    rows.write_text('{"review": "good"}\n{"review": "bad", "label": 1}\n{"other": "x"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"texts.jsonl:3: no column 'review'"):
+        read_unlabelled_texts(rows, "review")
+    with pytest.raises(ConfigError, match="needs a teacher"):
+        TrainConfig(unlabelled=str(lines))
+
+
+def test_a_teacher_of_other_labels_or_tokens_is_refused(small_model, sst2_sample, tmp_path):
+    teacher = textfit.train(model=str(small_model), dataset=str(SAMPLES / "imdb_sample"), max_steps=2,
+                            max_length=32, baseline="none", output_dir=str(tmp_path / "teacher"))
+    assert teacher.metrics  # a teacher of labels neg/pos; SST-2's sample has negative/positive
+    with pytest.raises(ConfigError, match=r"labels \['neg', 'pos'\].*labels \['negative', 'positive'\]"):
+        textfit.train(model=str(small_model), dataset=str(sst2_sample), teacher=str(tmp_path / "teacher"),
+                      layers=1, output_dir=str(tmp_path / "student"))
+    with pytest.raises(ConfigError, match="its tokenizer is not"):
+        textfit.train(model="multilingual-e5-small", dataset=str(SAMPLES / "imdb_sample"),
+                      teacher=str(tmp_path / "teacher"), layers=1, output_dir=str(tmp_path / "student"))
+
+
+@pytest.mark.parametrize("task", ["multi-label", "regression"])
+def test_students_of_multi_label_and_regression_teachers(task, small_model, tmp_path):
+    """Each task's own soft loss: the student follows the teacher far better than a know-nothing model."""
+    data = {"multi-label": {"dataset": str(SHARED_DATA / "go_emotions"), "max_train_samples": 600},
+            "regression": {"dataset": str(SHARED_DATA / "imdb"), "label_column": "id", "label_pattern": RATING,
+                           "task": "regression", "eval_split": "test", "max_train_samples": 400}}[task]
+    common = {"max_eval_samples": 120, "max_length": 64, "baseline": "none", **data}
+    textfit.train(model=str(small_model), epochs=2, learning_rate=1e-4, output_dir=str(tmp_path / "teacher"),
+                  **common)
+    result = textfit.train(model=str(small_model), teacher=str(tmp_path / "teacher"), layers=1, epochs=2,
+                           learning_rate=2e-4, soft_weight=1.0, output_dir=str(tmp_path / "student"), **common)
+    report = json.loads((tmp_path / "student" / "metrics.json").read_text())["distillation"]
+    assert report["student_layers"] == 1 and report["teacher_layers"] == 2
+    assert f"1-layer student of `{tmp_path / 'teacher'}`" in result.card
+    teacher_scores = textfit.load(tmp_path / "teacher", backend="torch").predict_proba(["a fine film", "awful"])
+    student_scores = result.load(backend="torch").predict_proba(["a fine film", "awful"])
+    assert teacher_scores.shape == student_scores.shape
+    if task == "regression":
+        assert report["agreement_kind"] == "mean absolute difference"
+        assert report["agreement"] < 0.5 * np.std(np.arange(1, 11))  # far closer to the teacher than chance
+    else:
+        assert report["agreement_kind"] == "same answers" and report["agreement"] > 0.3

@@ -1,0 +1,136 @@
+"""`textfit distill TEACHER --layers 2`: a student trained from its teacher's recipe, then the two side by side.
+
+The student's settings are the teacher's recipe (the same data, columns, evaluation set and max_length, so the
+two are scored on the same examples), with the output folder, the student's size and any flag given on top. The
+training itself is training/distill.py. Afterwards both models are timed on the same evaluation texts with each
+backend a user can serve with (PyTorch fp32, bf16 where the CPU has it, the ONNX graph and its int8 version), the
+way a user waits: tokenizing included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textfit.backends import ONNX_FILES
+from textfit.config import TrainConfig
+from textfit.errors import ConfigError
+from textfit.export import AccuracyDropError, export_onnx
+from textfit.io import atomic_write_json
+from textfit.precision import resolve_precision
+from textfit.predict import Classifier
+from textfit.run_folder import RunFolder
+from textfit.training import Result, load_data, train
+
+STUDENT_LAYERS = 2  # of MiniLM's 6: about 3x the teacher's texts/s (the embeddings, 12M of 22M, are kept whole)
+SPEED_TEXTS = 256  # evaluation texts timed per backend: a few seconds each on 2 cores for IMDB reviews
+CHECK_TEXTS = 1000  # evaluation texts the int8 graph's accuracy is checked on (export's own default): on fewer,
+# one text is more than the 1-point limit
+RUN_ONLY = ("output_dir", "resume", "overwrite", "keep_checkpoints", "teacher", "layers", "unlabelled")
+
+
+def student_config(teacher_dir: str | Path, **settings: Any) -> TrainConfig:
+    """The teacher's recipe, less what belongs to its own run, with `settings` (non-None) on top."""
+    folder = RunFolder.load(teacher_dir)
+    inherited = {k: v for k, v in (folder.config or TrainConfig()).to_dict().items() if k not in RUN_ONLY}
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    layers = chosen.get("layers") or STUDENT_LAYERS
+    output = chosen.get("output_dir") or f"{str(teacher_dir).rstrip('/')}-student-{layers}l"
+    if Path(output).resolve() == folder.path.resolve():
+        raise ConfigError(f"--output-dir {output} is the teacher's own folder; the student needs its own")
+    return TrainConfig.from_sources(None, **{**inherited, **chosen, "teacher": str(teacher_dir), "layers": layers,
+                                             "output_dir": output})
+
+
+@dataclass
+class Side:
+    """One model of the comparison: its size and its speed on each backend (None: not measured, and why)."""
+
+    name: str
+    path: str
+    layers: int
+    weights_mb: float
+    texts_per_second: dict[str, float | None] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def distill(teacher_dir: str | Path, speed_texts: int = SPEED_TEXTS, **settings: Any) -> tuple[Result, list[Side]]:
+    """Train the student, then time both models; the comparison is also written to STUDENT/distillation.json."""
+    config = student_config(teacher_dir, **settings)
+    result = train(config)
+    sides: list[Side] = []
+    if speed_texts > 0:
+        texts = [ex.text for ex in load_data(config).eval[:speed_texts]]
+        sides = [timed_side("teacher", Path(teacher_dir), texts, config.dataset),
+                 timed_side("student", result.output_dir, texts, config.dataset)]
+    atomic_write_json(result.output_dir / "distillation.json",
+                      {"report": RunFolder.load(result.output_dir).metrics().get("distillation"),
+                       "timed_texts": speed_texts,
+                       "cpu_backends": [asdict(s) for s in sides]})
+    return result, sides
+
+
+def timed_side(name: str, folder: Path, texts: list[str], dataset: str | None) -> Side:
+    """Texts/s of one folder on each backend. A folder without ONNX graphs is exported in a copy (the teacher's
+    own folder is left as it was); the student's graphs are written in its folder, ready for `serve`."""
+    side = Side(name, str(folder), _layers(folder), round((folder / "model.safetensors").stat().st_size / 2**20, 1))
+    with tempfile.TemporaryDirectory(prefix="textfit-distill-") as scratch:
+        graphs = folder if name == "student" else Path(scratch) / folder.name
+        if graphs != folder:
+            shutil.copytree(folder, graphs, ignore=shutil.ignore_patterns("checkpoints", "*.onnx"))
+        try:
+            export_onnx(graphs, quantize="int8", dataset=dataset, max_samples=max(len(texts), CHECK_TEXTS))
+        except AccuracyDropError as exc:
+            side.notes["onnxruntime-int8"] = str(exc)
+        variants = [("torch", "fp32"), ("onnx", "fp32"), ("int8", "fp32")]
+        if resolve_precision("auto")[0] == "bf16":
+            variants.insert(1, ("torch", "bf16"))
+        for backend, precision in variants:
+            if backend != "torch" and not (graphs / ONNX_FILES[backend]).is_file():
+                continue
+            clf = Classifier(graphs, backend=backend, precision=precision)
+            side.texts_per_second[clf.backend.name] = texts_per_second(clf, texts)
+    return side
+
+
+def texts_per_second(clf: Classifier, texts: list[str]) -> float:
+    """Tokenizing and batching included, after one warm-up batch."""
+    clf.predict_proba(texts[:clf.batch_size])
+    start = time.perf_counter()
+    clf.predict_proba(texts)
+    return round(len(texts) / (time.perf_counter() - start), 1)
+
+
+def _layers(folder: Path) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(folder).num_hidden_layers)
+
+
+def comparison_lines(report: dict[str, Any] | None, sides: list[Side]) -> list[str]:
+    """The teacher and the student side by side, as `textfit distill` prints them."""
+    lines = []
+    if report:
+        def with_ci(value: float, ci: list[float] | None) -> str:
+            return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+        lines += [f"{'':<26} {'teacher':>24} {'student':>24}",
+                  f"{'layers':<26} {report['teacher_layers']:>24} {report['student_layers']:>24}",
+                  f"{report['metric']:<26} {with_ci(report['teacher_value'], report['teacher_ci']):>24} "
+                  f"{with_ci(report['student_value'], report['student_ci']):>24}"]
+        agreement = (f"{report['agreement']:.1%}" if report["agreement_kind"] == "same answers"
+                     else f"{report['agreement']:.4f}")
+        lines.append(f"{report['agreement_kind']:<26} {'':>24} {agreement:>24}")
+    if len(sides) == 2:
+        teacher, student = sides
+        lines.append(f"{'weights (MB)':<26} {teacher.weights_mb:>24} {student.weights_mb:>24}")
+        for backend, speed in teacher.texts_per_second.items():
+            mine = student.texts_per_second.get(backend)
+            ratio = f" ({mine / speed:.2f}x)" if mine and speed else ""
+            lines.append(f"{backend + ' texts/s':<26} {speed or '-':>24} {str(mine or '-') + ratio:>24}")
+        lines += [f"note: {side.name} {backend}: {note}" for side in sides for backend, note in side.notes.items()]
+    return lines

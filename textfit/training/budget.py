@@ -1,0 +1,250 @@
+"""A time budget (`--time-budget 20m`): a plan that fits it, measured on the run's own data, and a deadline that
+holds it.
+
+Before the first step, a probe times real training steps on the run's own texts at each candidate length, on a
+copy of the model (the run itself starts from the pretrained weights, as always): seconds, counted against the
+budget. From the probe and the texts' lengths, the plan fills in what the flags left open: max_length and
+truncation, how many training examples and epochs, how many evaluations on how many evaluation examples, and
+early stopping. The loop then runs under a Deadline: when too little time would be left after the next step for
+a last evaluation and the output folder, it evaluates (if that fits) and stops, keeping the best evaluation so far.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from textfit.batching import collate, encode
+from textfit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from textfit.training.finetune import FineTune
+
+LENGTHS = (64, 128, 256, 512)  # candidate max_length: capped at the model's limit and at what the texts need
+COVERED = 0.95  # no candidate longer than the first one that holds this share of the texts whole
+ENOUGH_EXAMPLES = 3000  # examples the plan buys before it buys length: the IMDB 3k card's set reaches 0.90
+MAX_EPOCHS = 3  # validation loss bottoms out by epoch 2-3 (TrainConfig.epochs)
+EVAL_SHARE = 0.15  # of the budget for all evaluations together, at most
+ONE_EVAL_SHARE = 0.04  # for one evaluation: a larger evaluation set is cut to a seeded subset
+MAX_EVALS = 8
+SAFETY = 0.07  # of the budget held back: the probe is short, and the machine may get busier
+HEAD_TAIL_FROM = 0.2  # share of texts truncated from which head+tail is planned (+3 points on IMDB at 128 tokens)
+SAMPLE = 512  # training texts whose lengths are measured
+PROBE_STEPS = 2  # timed steps per length, after one warm-up step
+WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
+# what the plan may set; a setting given as a flag (or an API keyword) is kept as it is
+PLANNED = ("max_length", "truncation", "max_train_samples", "epochs", "max_steps", "eval_strategy", "eval_steps",
+           "max_eval_samples", "early_stopping_patience")
+
+
+def parse_budget(text: str) -> float:
+    """'90s', '20m', '1.5h' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"time_budget={text!r}: give a duration with its unit, e.g. 90s, 20m or 1h")
+    return float(match.group(1)) * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[match.group(2)]
+
+
+@dataclass
+class Probe:
+    """Seconds per example at each candidate length, measured at that full length, and the texts' lengths."""
+
+    train_seconds: dict[int, float]  # one training example, padded to the length
+    eval_seconds: dict[int, float]  # one evaluation example, padded to the length
+    token_lengths: np.ndarray  # tokens of a sample of training texts, untruncated
+    seconds: float  # what the probe itself took
+
+    def per_example(self, length: int, eval_: bool = False) -> float:
+        """At real text lengths: the padded cost scaled by the tokens the texts fill (batches are length-grouped)."""
+        full = (self.eval_seconds if eval_ else self.train_seconds)[length]
+        filled = float(np.minimum(self.token_lengths, length).mean()) + 16  # + half the padding to a multiple of 32
+        return full * min(1.0, filled / length)
+
+    def truncated(self, length: int) -> float:
+        return float((self.token_lengths > length).mean())
+
+
+@dataclass
+class Plan:
+    """What the budget bought, in TrainConfig's terms, and the estimate it rests on."""
+
+    budget: float
+    settings: dict[str, Any]  # the planned TrainConfig values (only what the flags left open)
+    train_examples: int
+    of_train: int
+    eval_examples: int
+    of_eval: int
+    evaluations: int
+    eval_seconds: float  # one evaluation, as estimated
+    eta: float  # seconds from the command's start to a written folder, as planned
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line(), **{k: v for k, v in asdict(self).items()}}
+
+    def line(self) -> str:
+        s = self.settings
+        length = f"{s.get('max_length')} tokens {s.get('truncation')}"
+        return (f"plan: {self.train_examples:,} of {self.of_train:,} training texts, {s['epochs']:g} epoch(s), "
+                f"{length}, {self.evaluations} evaluation(s) on {self.eval_examples:,} of {self.of_eval:,} "
+                f"evaluation texts; about {_minutes(self.eta)} of the {_minutes(self.budget)} budget")
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
+def probe(run: FineTune) -> Probe:
+    """Time a few real training steps (forward, backward, AdamW) and one evaluation batch at each candidate length,
+    on a copy of the model, with the run's batch size, precision and attention kernels."""
+    start = time.perf_counter()
+    cfg, texts = run.config, [ex.text for ex in run.data.train[:SAMPLE]]
+    token_lengths = np.array([len(ids) for ids in run.tokenizer(texts, truncation=False)["input_ids"]])
+    longest = sorted(range(len(texts)), key=lambda i: -token_lengths[i])[:max(cfg.train_batch_size,
+                                                                               cfg.eval_batch_size)]
+    model = copy.deepcopy(run.accelerator.unwrap_model(run.model))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-9)
+    train_seconds, eval_seconds = {}, {}
+    for length in candidate_lengths(run, token_lengths):
+        data = encode(run.tokenizer, [texts[i] for i in longest], max_length=length)
+        batch = collate(data, range(min(cfg.train_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
+        steps = [_timed_step(run, model, optimizer, batch) for _ in range(PROBE_STEPS + 1)]
+        train_seconds[length] = float(np.median(steps[1:])) / len(batch["input_ids"])
+        eval_batch = collate(data, range(min(cfg.eval_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
+        eval_seconds[length] = _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"])
+    del model, optimizer
+    return Probe(train_seconds, eval_seconds, token_lengths, time.perf_counter() - start)
+
+
+def candidate_lengths(run: FineTune, token_lengths: np.ndarray) -> list[int]:
+    """The lengths worth timing: a given max_length alone; else LENGTHS up to the model's limit and up to the
+    first that holds COVERED of the texts whole."""
+    limit = run.tokenizer.model_max_length
+    if "max_length" in run.fixed:
+        return [min(run.config.max_length, limit)]
+    out = []
+    for length in [n for n in LENGTHS if n <= limit] or [limit]:
+        out.append(length)
+        if float((token_lengths > length).mean()) <= 1 - COVERED:
+            break
+    return out
+
+
+def _timed_step(run: FineTune, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                batch: dict[str, torch.Tensor]) -> float:
+    from textfit.training.model import set_mode
+
+    set_mode(model, model, True, run.fast_dropout)
+    start = time.perf_counter()
+    with run.accelerator.autocast():
+        logits = model(**batch).logits
+    loss = logits.float().pow(2).mean()  # the loss's own cost is negligible; the backward pass is what counts
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def _timed_eval(run: FineTune, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    from textfit.training.model import set_mode
+
+    set_mode(model, model, False, run.fast_dropout)
+    with run.accelerator.autocast():
+        model(**batch)
+        start = time.perf_counter()
+        model(**batch)
+    return time.perf_counter() - start
+
+
+@dataclass
+class Option:
+    """One candidate length, and what the budget buys at it."""
+
+    length: int
+    seen: int  # training examples the training time buys (epochs included)
+    eval_examples: int
+    evaluations: int
+    train_seconds: float  # one training example at real text lengths
+    eval_seconds: float  # one evaluation example
+
+
+def make_plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str]) -> Plan:
+    """The longest length that still buys ENOUGH_EXAMPLES (or all the data); failing that, the most examples.
+    Then epochs up to MAX_EPOCHS, and evaluations within EVAL_SHARE of the budget."""
+    n_train = len(run.data.train)
+    lengths = sorted(measured.train_seconds)
+    if "max_length" in fixed:
+        lengths = [n for n in lengths if n == run.config.max_length] or lengths[:1]
+    needed = next((n for n in lengths if measured.truncated(n) <= 1 - COVERED), lengths[-1])
+    options = [_option(run, budget, spent, measured, fixed, n) for n in lengths if n <= needed]
+    enough = min(n_train, ENOUGH_EXAMPLES)
+    choice = max(options, key=lambda o: (o.seen >= enough, o.length if o.seen >= enough else o.seen))
+    if choice.seen < run.config.train_batch_size:
+        raise ConfigError(f"time_budget: {budget:.0f} s leaves too little for one training step after {spent:.0f} s "
+                          "of loading and probing; give a larger budget")
+    return _plan(run, budget, spent, measured, fixed, choice)
+
+
+def _option(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str], length: int) -> Option:
+    n_eval, one_eval = len(run.data.eval), measured.per_example(length, eval_=True)
+    eval_n = n_eval if "max_eval_samples" in fixed else min(n_eval, max(100, int(ONE_EVAL_SHARE * budget / one_eval)))
+    evaluations = max(1, min(MAX_EVALS, int(EVAL_SHARE * budget / (eval_n * one_eval))))
+    train_time = budget * (1 - SAFETY) - spent - WRITE_SECONDS - evaluations * eval_n * one_eval
+    one_train = measured.per_example(length)
+    return Option(length, max(0, int(train_time / one_train)), eval_n, evaluations, one_train, one_eval)
+
+
+def _plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str], choice: Option) -> Plan:
+    cfg, n_train, n_eval = run.config, len(run.data.train), len(run.data.eval)
+    train_n = n_train if "max_train_samples" in fixed else min(n_train, choice.seen)
+    epochs = cfg.epochs if "epochs" in fixed else round(min(MAX_EPOCHS, max(1.0, choice.seen / train_n)), 2)
+    steps = math.ceil(epochs * math.ceil(train_n / cfg.train_batch_size))  # as FineTune counts them
+    head_tail = measured.truncated(choice.length) >= HEAD_TAIL_FROM and not cfg.text_pair_column
+    planned = {
+        "max_length": choice.length, "truncation": "head+tail" if head_tail else "head",
+        "max_train_samples": train_n if train_n < n_train else None, "epochs": epochs, "max_steps": None,
+        "eval_strategy": "steps", "eval_steps": math.ceil(steps / choice.evaluations),
+        "max_eval_samples": choice.eval_examples if choice.eval_examples < n_eval else None,
+        # a whole epoch without a better evaluation; never inside the first epoch, where loss often plateaus first
+        "early_stopping_patience": math.ceil(choice.evaluations / epochs) if epochs >= 2 else None,
+    }
+    settings = {k: getattr(cfg, k) for k in PLANNED} | {k: v for k, v in planned.items() if k not in fixed}
+    eta = (spent + steps * cfg.train_batch_size * choice.train_seconds
+           + choice.evaluations * choice.eval_examples * choice.eval_seconds + WRITE_SECONDS)
+    return Plan(budget, settings, train_n, n_train, choice.eval_examples, n_eval, choice.evaluations,
+                choice.eval_examples * choice.eval_seconds, eta)
+
+
+@dataclass
+class Deadline:
+    """When the output folder must be written by (time.time()), and what is still to come before it."""
+
+    end: float
+    eval_seconds: float  # one evaluation: the plan's estimate, then the slowest measured
+    write_seconds: float = WRITE_SECONDS
+    step_seconds: float = 0.0  # a recent slow step (decaying maximum)
+
+    def left(self) -> float:
+        return self.end - time.time()
+
+    def note_step(self, seconds: float) -> None:
+        self.step_seconds = max(seconds, 0.9 * self.step_seconds)
+
+    def note_evaluation(self, seconds: float) -> None:
+        self.eval_seconds = max(seconds, self.eval_seconds)
+
+    def must_stop(self) -> bool:
+        """After this step, would one more step leave time for an evaluation and the folder?"""
+        return self.left() < 2 * self.step_seconds + self.eval_seconds + self.write_seconds
+
+    def can_evaluate(self) -> bool:
+        return self.left() > self.eval_seconds + self.write_seconds

@@ -1,0 +1,189 @@
+"""The best model for a time budget: `--time-budget` against the default recipe and the HF Trainer's tutorial
+defaults, each stopped at the same wall time, as a user would stop them.
+
+    python benchmarks/budget.py                                   # IMDB and SST-2, 5/10/20 min, 3 seeds (~11 h)
+    python benchmarks/budget.py --data sst2 --budgets 5 --seeds 42  # one cell (~16 min)
+
+For each dataset, budget and seed, three commands run from their own start, one at a time:
+  plan      `textfit train --dataset D --time-budget B`: it must end by itself inside B
+  default   `textfit train --dataset D` (the default recipe), killed at B; what a user has then is the best
+            checkpoint written so far (checkpoints/best), or nothing
+  trainer   a Trainer script as the tutorials write it (padding to max_length, 3 epochs, lr 5e-5, batch 8,
+            a checkpoint every 500 steps), killed at B; what a user has is its last checkpoint, or nothing
+The data folder holds train only, so textfit selects its checkpoint on 10% of train held out; all three are then
+scored, outside the budget, on the same examples no one selected on: 2,000 IMDB test reviews (seeded) or all 872
+SST-2 validation sentences. Results accumulate in results/budget.json (a finished cell is not run again) and
+the table in results/budget.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+DATA = REPO.parent / "shared" / "data"
+WORK = REPO / "outputs" / "bench-budget"
+RESULTS = REPO / "benchmarks" / "results"
+SCORED = {"imdb": ("test", 2000), "sst2": ("validation", 872)}  # the examples every model is scored on
+MAX_LENGTH = 256  # textfit's default; the Trainer tutorial pads to it as well
+ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def train_only(name: str) -> Path:
+    """A data folder with the train split alone (and the label names): selection happens on held-out train."""
+    folder = WORK / f"{name}-train-only"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in ("train.jsonl.gz", "labels.json"):
+        if not (folder / file).exists():
+            (folder / file).symlink_to(DATA / name / file)
+    return folder
+
+
+def scored_examples(name: str) -> tuple[list[str], list[int]]:
+    split, n = SCORED[name]
+    with gzip.open(DATA / name / f"{split}.jsonl.gz", "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    rows = random.Random(0).sample(rows, min(n, len(rows)))
+    return [r["text"] for r in rows], [int(r["label"]) for r in rows]
+
+
+TRAINER = """
+import gzip, json, sys
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+data, out, seed, model_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+rows = [json.loads(line) for line in gzip.open(data + "/train.jsonl.gz", "rt")]
+tok = AutoTokenizer.from_pretrained(model_path)
+ds = Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in rows])
+ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=MAX_LENGTH, padding="max_length"), batched=True)
+model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+args = TrainingArguments(output_dir=out, seed=seed, report_to="none", use_cpu=True, disable_tqdm=True)
+Trainer(model=model, args=args, train_dataset=ds).train()
+""".replace("MAX_LENGTH", str(MAX_LENGTH))
+
+
+def command(method: str, data: Path, out: Path, seed: int, budget: float) -> list[str]:
+    from textfit.models import resolve_model
+
+    if method == "trainer":
+        return [sys.executable, "-c", TRAINER, str(data), str(out), str(seed), resolve_model("minilm-l6").path]
+    cmd = [sys.executable, "-m", "textfit", "train", "--dataset", str(data), "--seed", str(seed), "--output-dir",
+           str(out), "--overwrite", "--baseline", "none"]
+    return cmd + (["--time-budget", f"{budget:g}s"] if method == "plan" else [])
+
+
+def run_until(cmd: list[str], budget: float, log: Path) -> tuple[float, bool]:
+    """Run `cmd` for at most `budget` seconds from its start; (seconds, whether it ended by itself)."""
+    start = time.time()
+    with log.open("w") as handle:
+        process = subprocess.Popen(cmd, env=ENV, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO,
+                                   start_new_session=True)
+        try:
+            process.wait(timeout=budget)
+            return time.time() - start, True
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return time.time() - start, False
+
+
+def model_at_stop(method: str, out: Path) -> Path | None:
+    """What the user has when the budget ends: the folder, textfit's best checkpoint, or the Trainer's last."""
+    if (out / "README.md").is_file():
+        return out
+    if method != "trainer":
+        best = out / "checkpoints" / "best"
+        return best if (best / "model.safetensors").is_file() else None
+    saved = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return saved[-1] if saved else None
+
+
+def accuracy(folder: Path | None, texts: list[str], labels: list[int]) -> float | None:
+    """Scored the same way for every method: the weights, the default tokenizer, 256 tokens, argmax."""
+    if folder is None:
+        return None
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textfit.models import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("minilm-l6").path)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    predicted = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), 64):
+            batch = [texts[i] for i in order[start:start + 64]]
+            enc = tok(batch, truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+            predicted += model(**enc).logits.argmax(-1).tolist()
+    answers = np.empty(len(texts), dtype=int)
+    answers[order] = predicted
+    return float((answers == np.asarray(labels)).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", nargs="+", default=["imdb", "sst2"], choices=tuple(SCORED))
+    parser.add_argument("--budgets", nargs="+", type=float, default=[5, 10, 20], help="minutes")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    parser.add_argument("--methods", nargs="+", default=["plan", "default", "trainer"])
+    args = parser.parse_args()
+    store = RESULTS / "budget.json"
+    results = json.loads(store.read_text()) if store.is_file() else []
+    done = {(r["data"], r["budget_min"], r["seed"], r["method"]) for r in results}
+    for name in args.data:
+        data, (texts, labels) = train_only(name), scored_examples(name)
+        for minutes in args.budgets:
+            for seed in args.seeds:
+                for method in args.methods:
+                    if (name, minutes, seed, method) in done:
+                        continue
+                    out = WORK / f"{name}-{minutes:g}m-s{seed}-{method}"
+                    seconds, finished = run_until(command(method, data, out, seed, minutes * 60), minutes * 60,
+                                                  out.with_suffix(".log"))
+                    model = model_at_stop(method, out)
+                    row = {"data": name, "budget_min": minutes, "seed": seed, "method": method,
+                           "seconds": round(seconds, 1), "ended_by_itself": finished,
+                           "model": str(model.relative_to(REPO)) if model else None,
+                           "accuracy": accuracy(model, texts, labels), "scored_on": len(texts)}
+                    print(json.dumps(row), flush=True)
+                    results.append(row)
+                    store.write_text(json.dumps(results, indent=1))
+    (RESULTS / "budget.md").write_text(report(results))
+
+
+def report(results: list[dict]) -> str:
+    from train_speed import machine
+
+    lines = ["# The best model for a time budget", "", f"Measured on: {machine()}.", "",
+             "Command: `python benchmarks/budget.py` (the set-up: its docstring). Accuracy on examples no method "
+             "selected on; 'none' when the method had written no model by the end of the budget. Median over "
+             "seeds, then the range; seconds is the longest wall time.", "",
+             "| data | budget | method | accuracy | models written / runs | ended by itself | seconds (max) |",
+             "|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["data"], r["budget_min"], r["method"]) for r in results},
+                  key=lambda k: (k[0], k[1], ["plan", "default", "trainer"].index(k[2])))
+    for name, minutes, method in keys:
+        rows = [r for r in results if (r["data"], r["budget_min"], r["method"]) == (name, minutes, method)]
+        scores = [r["accuracy"] if r["accuracy"] is not None else 0.0 for r in rows]
+        written = sum(r["accuracy"] is not None for r in rows)
+        shown = (f"{statistics.median(scores):.4f} ({min(scores):.4f}-{max(scores):.4f})" if written else "none")
+        lines.append(f"| {name} | {minutes:g} min | {method} | {shown} | {written}/{len(rows)} | "
+                     f"{sum(r['ended_by_itself'] for r in rows)}/{len(rows)} | {max(r['seconds'] for r in rows):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality bench-tasks bench-serve serve-demo clean
+.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality bench-tasks bench-serve bench-distill bench-budget serve-demo clean
 
 setup: $(VENV)/.installed
 
@@ -54,6 +54,12 @@ bench-tasks: setup
 
 bench-serve: setup
 	$(PY) benchmarks/serve_soak.py
+
+bench-distill: setup
+	$(PY) benchmarks/distill.py
+
+bench-budget: setup
+	$(PY) benchmarks/budget.py
 
 # after `make demo`: the service for the demo model on http://127.0.0.1:8000 (a page at /, docs at /docs)
 serve-demo: setup

@@ -108,15 +108,6 @@ def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]]
          started: float | None = None) -> dict[str, Any]:
     """Run the search until `trials` trials have finished (completed or pruned), or until the next trial would not
     fit in base.time_budget (counted from `started`); return the best trial's summary."""
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError("textfit tune needs Optuna: pip install 'textfit[tune]' (or optuna)") from None
-    from optuna.trial import TrialState
-
-    from textfit.training import FineTune
-    from textfit.training.callbacks import Console, Tracking
-
     if trials is None and not base.time_budget:
         raise ConfigError("give --trials N, --time-budget (e.g. 1h), or both")
     trials = UNLIMITED if trials is None else trials
@@ -125,6 +116,38 @@ def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]]
     end = (started or time.time()) + parse_budget(base.time_budget) if base.time_budget else None
     out = Path(base.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    study = _open_study(base, space, out)
+    objective = Objective(base, space, out, study, end)
+    longest = 0.0  # the longest trial of this process: what the next one may take
+    while _finished(study) < trials:
+        if end is not None and longest and time.time() + longest > end - REPORT_SECONDS:
+            print(f"tune: {end - time.time():.0f} s of the time budget left, less than the longest trial so far "
+                  f"({longest:.0f} s): no further trial", flush=True)
+            break
+        start = time.time()
+        study.optimize(objective, n_trials=1, catch=())
+        longest = max(longest, time.time() - start)
+        shown = "" if trials == UNLIMITED else f" of {trials}"
+        print(f"tune: {_finished(study)}{shown} trials finished", flush=True)
+    summary = write_report(study, out, base.metric_for_best, min(trials, _finished(study)))
+    print(summary["text"])
+    return summary
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("textfit tune needs Optuna: pip install 'textfit[tune]' (or optuna)") from None
+    return optuna
+
+
+def _open_study(base: TrainConfig, space: dict[str, dict[str, Any]], out: Path) -> Any:
+    """The study in OUT/study.db, new or continued: a killed process's trial is queued again with its settings,
+    and a new study starts with the recipe's own settings."""
+    optuna = _optuna()
+    from optuna.trial import TrialState
+
     metric = base.metric_for_best
     direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -144,15 +167,28 @@ def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]]
     if not study.trials:
         study.enqueue_trial(_recipe_values(base, space), user_attrs={"recipe_defaults": True})
     shutil.rmtree(out / "trials", ignore_errors=True)  # an interrupted trial's partial folder
+    return study
 
-    def objective(trial: Any) -> float:
-        params = {name: _suggest(trial, name, spec) for name, spec in space.items()}
-        folder = out / "trials" / f"trial-{trial.number:03d}"
-        config = dataclasses.replace(base, **params, output_dir=str(folder), overwrite=True, resume=False,
+
+class Objective:
+    """One trial: train with the sampled settings (pruned by the median rule, stopped by the budget's end); the
+    best model so far is kept as OUT/best."""
+
+    def __init__(self, base: TrainConfig, space: dict[str, dict[str, Any]], out: Path, study: Any,
+                 end: float | None):
+        self.base, self.space, self.out, self.study, self.end = base, space, out, study, end
+
+    def __call__(self, trial: Any) -> float:
+        from textfit.training import FineTune
+        from textfit.training.callbacks import Console, Tracking
+
+        optuna, metric = _optuna(), self.base.metric_for_best
+        params = {name: _suggest(trial, name, spec) for name, spec in self.space.items()}
+        folder = self.out / "trials" / f"trial-{trial.number:03d}"
+        config = dataclasses.replace(self.base, **params, output_dir=str(folder), overwrite=True, resume=False,
                                      time_budget=None)  # a trial is not planned: the search compares settings
         print(f"tune: trial {trial.number}: " + ", ".join(f"{k}={_show(v)}" for k, v in params.items()), flush=True)
-
-        run = FineTune(config, [Console(), Tracking(), PruneTrial(trial, metric)], deadline=end)
+        run = FineTune(config, [Console(), Tracking(), PruneTrial(trial, metric)], deadline=self.end)
         try:
             run.setup()
             run.train()
@@ -163,30 +199,17 @@ def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]]
         except optuna.TrialPruned:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        best = run.state.best
-        trial.set_user_attr("kept_step", best["step"])
-        value = float(best["value"])
-        previous = _best_value(study, direction)
+        trial.set_user_attr("kept_step", run.state.best["step"])
+        return self._keep_if_best(trial, folder, float(run.state.best["value"]))
+
+    def _keep_if_best(self, trial: Any, folder: Path, value: float) -> float:
+        direction = self.study.direction.name.lower()
+        previous = _best_value(self.study, direction)
         if previous is None or (value < previous if direction == "minimize" else value > previous):
-            replace_dir(folder, out / "best")  # the best model so far, as an ordinary output folder
+            replace_dir(folder, self.out / "best")  # the best model so far, as an ordinary output folder
             trial.set_user_attr("saved_as_best", True)
         shutil.rmtree(folder, ignore_errors=True)
         return value
-
-    longest = 0.0  # the longest trial of this process: what the next one may take
-    while _finished(study) < trials:
-        if end is not None and longest and time.time() + longest > end - REPORT_SECONDS:
-            print(f"tune: {end - time.time():.0f} s of the time budget left, less than the longest trial so far "
-                  f"({longest:.0f} s): no further trial", flush=True)
-            break
-        start = time.time()
-        study.optimize(objective, n_trials=1, catch=())
-        longest = max(longest, time.time() - start)
-        shown = "" if trials == UNLIMITED else f" of {trials}"
-        print(f"tune: {_finished(study)}{shown} trials finished", flush=True)
-    summary = write_report(study, out, metric, min(trials, _finished(study)))
-    print(summary["text"])
-    return summary
 
 
 class PruneTrial(Callback):

@@ -89,10 +89,10 @@ def test_a_teacher_of_other_labels_or_tokens_is_refused(small_model, sst2_sample
 @pytest.mark.parametrize("task", ["multi-label", "regression"])
 def test_students_of_multi_label_and_regression_teachers(task, small_model, tmp_path):
     """Each task's own soft loss: the student follows the teacher far better than a know-nothing model."""
-    data = {"multi-label": {"dataset": str(SHARED_DATA / "go_emotions"), "max_train_samples": 600},
+    data = {"multi-label": {"dataset": str(SHARED_DATA / "go_emotions"), "max_train_samples": 480},
             "regression": {"dataset": str(SHARED_DATA / "imdb"), "label_column": "id", "label_pattern": RATING,
-                           "task": "regression", "eval_split": "test", "max_train_samples": 400}}[task]
-    common = {"max_eval_samples": 120, "max_length": 64, "baseline": "none", **data}
+                           "task": "regression", "eval_split": "test", "max_train_samples": 320}}[task]
+    common = {"max_eval_samples": 100, "max_length": 64, "baseline": "none", **data}
     textfit.train(model=str(small_model), epochs=2, learning_rate=1e-4, output_dir=str(tmp_path / "teacher"),
                   **common)
     result = textfit.train(model=str(small_model), teacher=str(tmp_path / "teacher"), layers=1, epochs=2,

@@ -39,6 +39,8 @@ HEAD_TAIL_FROM = 0.2  # share of texts truncated from which head+tail is planned
 SAMPLE = 512  # training texts whose lengths are measured
 PROBE_STEPS = 2  # timed steps per length, after one warm-up step
 WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
+BASELINE_SECONDS_PER_CHAR = 2.3e-6  # the TF-IDF baseline's fit and scoring (results/baseline.md: 8.9 s for
+# 3,000 IMDB reviews, 7.6 s for 67,349 SST-2 sentences, 2 cores)
 # what the plan may set; a setting given as a flag (or an API keyword) is kept as it is
 PLANNED = ("max_length", "truncation", "max_train_samples", "epochs", "max_steps", "eval_strategy", "eval_steps",
            "max_eval_samples", "early_stopping_patience")
@@ -60,6 +62,7 @@ class Probe:
     eval_seconds: dict[int, float]  # one evaluation example, padded to the length
     token_lengths: np.ndarray  # tokens of a sample of training texts, untruncated
     seconds: float  # what the probe itself took
+    mean_chars: float = 0.0  # characters per training text (what the baseline's cost grows with)
 
     def per_example(self, length: int, eval_: bool = False) -> float:
         """At real text lengths: the padded cost scaled by the tokens the texts fill (batches are length-grouped)."""
@@ -83,6 +86,8 @@ class Plan:
     of_eval: int
     evaluations: int
     eval_seconds: float  # one evaluation, as estimated
+    step_seconds: float  # one optimizer step, as estimated (the deadline compares the real ones with it)
+    write_seconds: float  # the baseline, the folder, its card, as estimated
     eta: float  # seconds from the command's start to a written folder, as planned
 
     def to_json(self) -> dict[str, Any]:
@@ -121,7 +126,8 @@ def probe(run: FineTune) -> Probe:
         eval_batch = collate(data, range(min(cfg.eval_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
         eval_seconds[length] = _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"])
     del model, optimizer
-    return Probe(train_seconds, eval_seconds, token_lengths, time.perf_counter() - start)
+    return Probe(train_seconds, eval_seconds, token_lengths, time.perf_counter() - start,
+                 float(np.mean([len(t) for t in texts])))
 
 
 def candidate_lengths(run: FineTune, token_lengths: np.ndarray) -> list[int]:
@@ -195,12 +201,21 @@ def make_plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed
 
 
 def _option(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str], length: int) -> Option:
-    n_eval, one_eval = len(run.data.eval), measured.per_example(length, eval_=True)
+    n_train, n_eval = len(run.data.train), len(run.data.eval)
+    one_eval = measured.per_example(length, eval_=True)
     eval_n = n_eval if "max_eval_samples" in fixed else min(n_eval, max(100, int(ONE_EVAL_SHARE * budget / one_eval)))
     evaluations = max(1, min(MAX_EVALS, int(EVAL_SHARE * budget / (eval_n * one_eval))))
     train_time = budget * (1 - SAFETY) - spent - WRITE_SECONDS - evaluations * eval_n * one_eval
-    one_train = measured.per_example(length)
-    return Option(length, max(0, int(train_time / one_train)), eval_n, evaluations, one_train, one_eval)
+    one_train, one_baseline = measured.per_example(length), baseline_seconds(run, measured, 1)
+    seen = train_time / (one_train + one_baseline)  # each example costs its steps, and its share of the baseline
+    if seen > n_train:  # the baseline sees each example once however many epochs there are
+        seen = (train_time - one_baseline * n_train) / one_train
+    return Option(length, max(0, int(seen)), eval_n, evaluations, one_train, one_eval)
+
+
+def baseline_seconds(run: FineTune, measured: Probe, examples: int) -> float:
+    """The TF-IDF baseline's fit and scoring on `examples` training texts (0 with baseline none)."""
+    return 0.0 if run.config.baseline == "none" else BASELINE_SECONDS_PER_CHAR * measured.mean_chars * examples
 
 
 def _plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str], choice: Option) -> Plan:
@@ -218,20 +233,25 @@ def _plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed: se
         "early_stopping_patience": math.ceil(choice.evaluations / epochs) if epochs >= 2 else None,
     }
     settings = {k: getattr(cfg, k) for k in PLANNED} | {k: v for k, v in planned.items() if k not in fixed}
-    eta = (spent + steps * cfg.train_batch_size * choice.train_seconds
-           + choice.evaluations * choice.eval_examples * choice.eval_seconds + WRITE_SECONDS)
+    step_seconds = cfg.train_batch_size * choice.train_seconds
+    write_seconds = WRITE_SECONDS + baseline_seconds(run, measured, train_n)
+    eta = spent + steps * step_seconds + choice.evaluations * choice.eval_examples * choice.eval_seconds + write_seconds
     return Plan(budget, settings, train_n, n_train, choice.eval_examples, n_eval, choice.evaluations,
-                choice.eval_examples * choice.eval_seconds, eta)
+                choice.eval_examples * choice.eval_seconds, step_seconds, write_seconds, eta)
 
 
 @dataclass
 class Deadline:
-    """When the output folder must be written by (time.time()), and what is still to come before it."""
+    """When the output folder must be written by (time.time()), and what is still to come before it. When steps run
+    slower than the probe measured (a busier machine), the evaluation and the writing still to come are expected
+    to slow down as much."""
 
     end: float
-    eval_seconds: float  # one evaluation: the plan's estimate, then the slowest measured
-    write_seconds: float = WRITE_SECONDS
+    eval_seconds: float  # one evaluation, as planned
+    write_seconds: float = WRITE_SECONDS  # the baseline and the folder, as planned
+    planned_step: float = 0.0  # one step, as planned (0: no plan, no slowdown known)
     step_seconds: float = 0.0  # a recent slow step (decaying maximum)
+    measured_eval: float = 0.0  # the slowest evaluation so far
 
     def left(self) -> float:
         return self.end - time.time()
@@ -240,11 +260,21 @@ class Deadline:
         self.step_seconds = max(seconds, 0.9 * self.step_seconds)
 
     def note_evaluation(self, seconds: float) -> None:
-        self.eval_seconds = max(seconds, self.eval_seconds)
+        self.measured_eval = max(seconds, self.measured_eval)
+
+    def slowdown(self) -> float:
+        if self.planned_step <= 0 or self.step_seconds <= 0:
+            return 1.0
+        return max(1.0, self.step_seconds / self.planned_step)
+
+    def reserve(self) -> float:
+        """A last evaluation and the folder, at the pace the machine has now."""
+        slower = self.slowdown()
+        return max(self.measured_eval, self.eval_seconds * slower) + self.write_seconds * slower
 
     def must_stop(self) -> bool:
         """After this step, would one more step leave time for an evaluation and the folder?"""
-        return self.left() < 2 * self.step_seconds + self.eval_seconds + self.write_seconds
+        return self.left() < 2 * self.step_seconds + self.reserve()
 
     def can_evaluate(self) -> bool:
-        return self.left() > self.eval_seconds + self.write_seconds
+        return self.left() > self.reserve()

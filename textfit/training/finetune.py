@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Collection
@@ -31,6 +32,7 @@ from textfit.data import Columns, Example, TrainingData, load_training_data
 from textfit.data.check import check_data
 from textfit.data.dataset import seeded_subset
 from textfit.errors import ConfigError, TrainingDiverged
+from textfit.io import atomic_write_json
 from textfit.metrics import is_improvement, scalar_metrics
 from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
@@ -155,15 +157,19 @@ class FineTune:
         if not cfg.time_budget:
             self.deadline = Deadline(self.deadline_at, eval_seconds=0.0) if self.deadline_at else None
             return
-        budget = parse_budget(cfg.time_budget)
+        budget, saved = parse_budget(cfg.time_budget), self.checkpoints / "plan.json"
         plan = None
-        if self.is_main:  # one probe, one plan: every process trains the same one
+        if cfg.resume and saved.is_file():  # the interrupted run's plan goes on; the budget counts from now
+            plan = Plan(**json.loads(saved.read_text()))
+        elif self.is_main:  # one probe, one plan: every process trains the same one
             plan = make_plan(self, budget, time.time() - self.started, probe(self), self.fixed)
+            atomic_write_json(saved, dataclasses.asdict(plan))
         self.plan = broadcast(plan, self.world)
         self.config = dataclasses.replace(cfg, **self.plan.settings, time_budget=None)
         self.data.train = seeded_subset(self.data.train, self.config.max_train_samples, cfg.seed)
         self.data.eval = seeded_subset(self.data.eval, self.config.max_eval_samples, cfg.seed)
-        self.deadline = Deadline(self.started + budget, eval_seconds=self.plan.eval_seconds)
+        self.deadline = Deadline(self.started + budget, self.plan.eval_seconds, self.plan.write_seconds,
+                                 self.plan.step_seconds)
         if self.is_main:
             print(self.plan.line(), flush=True)
 

@@ -3,6 +3,7 @@ labels alone, on IMDB (teacher: the 3k/300 recipe) and SST-2 (teacher: 10,000 tr
 
     python benchmarks/distill.py                  # both datasets (about 70 min on 2 cores): results/distill.md
     python benchmarks/distill.py --only sst2 --seeds 42 43 44
+    python benchmarks/distill.py --only imdb --layers 2
 
 For each dataset, student size and seed:
   labels only    `textfit train --layers N`, the student's settings: what the small model learns by itself
@@ -114,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=tuple(SETUPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--layers", type=int, nargs="+", default=list(LAYERS), help="student sizes to run")
     args = parser.parse_args()
     store = RESULTS / "distill.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
@@ -122,12 +124,12 @@ def main() -> None:
         unlabelled = unlabelled_file(name, teacher_dir)
         entry = results.setdefault(name, {"runs": {}})
         entry["teacher"] = json.loads((teacher_dir / "metrics.json").read_text())["eval"]["accuracy"]
-        for layers in LAYERS:
+        for layers in args.layers:
             for seed in args.seeds:
                 entry["runs"][f"{layers}/{seed}"] = student_runs(name, teacher_dir, layers, seed, unlabelled)
                 store.write_text(json.dumps(results, indent=1))
         if name == "imdb":
-            student = WORK / name / f"l{LAYERS[0]}-s42-distilled"
+            student = WORK / name / f"l{min(args.layers)}-s42-distilled"
             entry["pipeline_vs_int8"] = pipeline_versus_int8(teacher_dir, student)
         store.write_text(json.dumps(results, indent=1))
     (RESULTS / "distill.md").write_text(report(results))

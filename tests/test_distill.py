@@ -13,8 +13,8 @@ from tests.conftest import run_textfit
 from textfit.distill import student_config
 from textfit.errors import ConfigError
 
-SENTENCES = 2000  # labelled training sentences for the teacher, the student and the labels-only model
-UNLABELLED = 6000  # further train sentences, labels dropped: what the teacher teaches beyond the labels
+SENTENCES = 1500  # labelled training sentences for the teacher, the student and the labels-only model
+UNLABELLED = 3000  # further train sentences, labels dropped: what the teacher teaches beyond the labels
 COMMON = ("--max-length", "64", "--epochs", "2", "--baseline", "none")
 
 
@@ -41,7 +41,7 @@ def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, shared_
     assert len(used) > 0.95 * SENTENCES  # the teacher's subset was found (a few sentences repeat in SST-2)
     student = tmp_path / "student"
     done = run_textfit("distill", teacher, "--layers", "2", "--unlabelled", unlabelled, "--learning-rate", "1e-4",
-                       "--speed-texts", "64", "--output-dir", student)
+                       "--speed-texts", "32", "--output-dir", student)
     assert done.returncode == 0, done.stderr
     for row in ("accuracy", "same answers", "weights (MB)", "torch-fp32 texts/s", "onnxruntime-fp32 texts/s"):
         assert row in done.stdout

@@ -114,7 +114,8 @@ def intervals_sentence(metrics: dict[str, Any]) -> str:
 def kept_sentence(facts: dict[str, Any]) -> str:
     kept, history = facts["kept"], facts["history"]
     if not kept or not history:
-        return "The model is the final state of training."
+        stopped = f" Training stopped early: {facts['stop_reason']}." if facts.get("stop_reason") else ""
+        return "The model is the final state of training." + stopped
     metric = "validation loss" if kept["metric"] == "loss" else f"validation {kept['metric']}"
     where = f"step {kept['step']} (epoch {kept['epoch']:g})"
     text = (f"The model kept is the checkpoint of {where}, the best {metric} ({kept['value']:.4f}) "

@@ -109,6 +109,16 @@ def model_at_stop(method: str, out: Path) -> Path | None:
     return saved[-1] if saved else None
 
 
+def planned(out: Path) -> dict:
+    """What a `--time-budget` run planned and why it stopped, from its history.json (nothing for the others)."""
+    history = out / "history.json"
+    if not history.is_file():
+        return {}
+    values = json.loads(history.read_text())
+    return {"plan": (values.get("plan") or {}).get("line"), "stop_reason": values.get("stop_reason"),
+            "kept_step": (values.get("best") or {}).get("step")}
+
+
 def accuracy(folder: Path | None, texts: list[str], labels: list[int]) -> float | None:
     """Scored the same way for every method: the weights, the default tokenizer, 256 tokens, argmax."""
     if folder is None:
@@ -143,6 +153,9 @@ def main() -> None:
     store = RESULTS / "budget.json"
     results = json.loads(store.read_text()) if store.is_file() else []
     done = {(r["data"], r["budget_min"], r["seed"], r["method"]) for r in results}
+    for row in results:  # rows measured before the plan was kept: read it from the run's folder, if still there
+        if row["method"] == "plan" and "plan" not in row:
+            row.update(planned(WORK / f"{row['data']}-{row['budget_min']:g}m-s{row['seed']}-plan"))
     for name in args.data:
         data, (texts, labels) = train_only(name), scored_examples(name)
         for minutes in args.budgets:
@@ -157,10 +170,11 @@ def main() -> None:
                     row = {"data": name, "budget_min": minutes, "seed": seed, "method": method,
                            "seconds": round(seconds, 1), "ended_by_itself": finished,
                            "model": str(model.relative_to(REPO)) if model else None,
-                           "accuracy": accuracy(model, texts, labels), "scored_on": len(texts)}
+                           "accuracy": accuracy(model, texts, labels), "scored_on": len(texts), **planned(out)}
                     print(json.dumps(row), flush=True)
                     results.append(row)
                     store.write_text(json.dumps(results, indent=1))
+    store.write_text(json.dumps(results, indent=1))
     (RESULTS / "budget.md").write_text(report(results))
 
 
@@ -182,6 +196,12 @@ def report(results: list[dict]) -> str:
         shown = (f"{statistics.median(scores):.4f} ({min(scores):.4f}-{max(scores):.4f})" if written else "none")
         lines.append(f"| {name} | {minutes:g} min | {method} | {shown} | {written}/{len(rows)} | "
                      f"{sum(r['ended_by_itself'] for r in rows)}/{len(rows)} | {max(r['seconds'] for r in rows):.0f} |")
+    plans = [r for r in results if r.get("plan")]
+    if plans:
+        lines += ["", "What each budget run planned, and how it ended:", ""]
+        lines += [f"- {r['data']}, {r['budget_min']:g} min, seed {r['seed']}: {r['plan']}. "
+                  f"{'Stopped: ' + r['stop_reason'] if r.get('stop_reason') else 'Ran to its last step'}; "
+                  f"kept step {r['kept_step']}." for r in plans]
     return "\n".join(lines) + "\n"
 
 

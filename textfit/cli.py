@@ -74,7 +74,7 @@ def _distill_flags(sub: argparse._SubParsersAction) -> None:
     distill = sub.add_parser("distill", help="train a smaller student from a fine-tuned teacher's scores, then "
                                              "compare the two: accuracy, agreement, texts/s per backend, size")
     distill.add_argument("teacher_dir", help="the fine-tuned teacher (a textfit output folder)")
-    distill.add_argument("--speed-texts", type=int, default=256,
+    distill.add_argument("--speed-texts", type=int,
                          help="evaluation texts to time each backend on, for both models; 0 skips timing "
                               "(default: 256)")
     _add_config_flags(distill, without=("teacher",))
@@ -270,12 +270,11 @@ def _command_started() -> float:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from textfit.distill import comparison_lines, distill
-    from textfit.run_folder import RunFolder
+    from textfit.distill import SPEED_TEXTS, comparison_lines, distill
 
     settings = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "teacher"}
-    result, sides = distill(args.teacher_dir, speed_texts=args.speed_texts, **settings)
-    report = RunFolder.load(result.output_dir).metrics().get("distillation")
+    speed_texts = SPEED_TEXTS if args.speed_texts is None else args.speed_texts
+    _, report, sides = distill(args.teacher_dir, speed_texts=speed_texts, **settings)
     print("\n".join(comparison_lines(report, sides)))
     return 0
 

@@ -58,20 +58,21 @@ class Side:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def distill(teacher_dir: str | Path, speed_texts: int = SPEED_TEXTS, **settings: Any) -> tuple[Result, list[Side]]:
-    """Train the student, then time both models; the comparison is also written to STUDENT/distillation.json."""
+def distill(teacher_dir: str | Path, speed_texts: int = SPEED_TEXTS,
+            **settings: Any) -> tuple[Result, dict[str, Any], list[Side]]:
+    """Train the student, then time both models: (the run, the teacher beside the student as metrics.json has it,
+    each model's speed). The comparison is also written to STUDENT/distillation.json."""
     config = student_config(teacher_dir, **settings)
-    result = train(config)
+    result = train(config, fixed=[k for k, v in settings.items() if v is not None])  # flags win over a time budget
+    report = RunFolder.load(result.output_dir).metrics()["distillation"]
     sides: list[Side] = []
     if speed_texts > 0:
         texts = [ex.text for ex in load_data(config).eval[:speed_texts]]
         sides = [timed_side("teacher", Path(teacher_dir), texts, config.dataset),
                  timed_side("student", result.output_dir, texts, config.dataset)]
     atomic_write_json(result.output_dir / "distillation.json",
-                      {"report": RunFolder.load(result.output_dir).metrics().get("distillation"),
-                       "timed_texts": speed_texts,
-                       "cpu_backends": [asdict(s) for s in sides]})
-    return result, sides
+                      {"report": report, "timed_texts": speed_texts, "cpu_backends": [asdict(s) for s in sides]})
+    return result, report, sides
 
 
 def timed_side(name: str, folder: Path, texts: list[str], dataset: str | None) -> Side:

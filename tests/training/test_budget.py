@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import SAMPLES, SHARED_DATA
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
-from textfit.training.budget import ENOUGH_EXAMPLES, Probe, make_plan, parse_budget
+from textfit.training.budget import ENOUGH_EXAMPLES, Probe, make_plan, parse_budget, worth_timing
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
 
@@ -36,10 +36,12 @@ def _run(n_train: int, n_eval: int, **settings) -> SimpleNamespace:
                                                                                 eval=examples * n_eval))
 
 
-def _probe(token_lengths: list[int]) -> Probe:
+def _probe(token_lengths: list[int], fixed_length: int | None = None) -> Probe:
+    """What the probe would measure for texts of these lengths, at the lengths it would time."""
+    lengths = np.array(token_lengths)
     # seconds per example at full length, roughly MiniLM-L6 bf16 on 2 cores: linear in tokens, attention on top
-    train = {n: 0.02 * n / 128 * (1 + n / 1536) for n in (64, 128, 256, 512)}
-    return Probe(train, {n: s / 4 for n, s in train.items()}, np.array(token_lengths), seconds=3.0)
+    train = {n: 0.02 * n / 128 * (1 + n / 1536) for n in worth_timing(lengths, 512, fixed_length)}
+    return Probe(train, {n: s / 4 for n, s in train.items()}, lengths, seconds=3.0)
 
 
 def test_the_plan_buys_examples_first_then_length_then_epochs():
@@ -59,7 +61,7 @@ def test_the_plan_buys_examples_first_then_length_then_epochs():
 
 
 def test_flags_win_over_the_plan():
-    reviews = _probe([900] * 100)
+    reviews = _probe([900] * 100, fixed_length=128)
     plan = make_plan(_run(25_000, 300, max_length=128, epochs=1, max_eval_samples=300), 1200, 10, reviews,
                      {"max_length", "epochs", "max_eval_samples"})
     assert plan.settings["max_length"] == 128 and plan.settings["epochs"] == 1

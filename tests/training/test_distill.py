@@ -11,15 +11,13 @@ import pytest
 import torch
 
 import textfit
-from tests.conftest import SAMPLES, SHARED_DATA
+from tests.conftest import SAMPLES
 from textfit.config import TrainConfig
 from textfit.data.dataset import read_unlabelled_texts
 from textfit.errors import ConfigError, DataError
 from textfit.task import MULTI_LABEL, REGRESSION, SINGLE
 from textfit.training import Distill
 from textfit.training.model import keep_first_layers
-
-RATING = r"_(?P<rating>\d+)$"
 
 
 def test_soft_losses_are_zero_only_where_student_and_teacher_agree():
@@ -87,24 +85,21 @@ def test_a_teacher_of_other_labels_or_tokens_is_refused(small_model, sst2_sample
 
 
 @pytest.mark.parametrize("task", ["multi-label", "regression"])
-def test_students_of_multi_label_and_regression_teachers(task, small_model, tmp_path):
-    """Each task's own soft loss: the student follows the teacher far better than a know-nothing model."""
-    data = {"multi-label": {"dataset": str(SHARED_DATA / "go_emotions"), "max_train_samples": 480},
-            "regression": {"dataset": str(SHARED_DATA / "imdb"), "label_column": "id", "label_pattern": RATING,
-                           "task": "regression", "eval_split": "test", "max_train_samples": 320}}[task]
-    common = {"max_eval_samples": 100, "max_length": 64, "baseline": "none", **data}
-    textfit.train(model=str(small_model), epochs=2, learning_rate=1e-4, output_dir=str(tmp_path / "teacher"),
-                  **common)
-    result = textfit.train(model=str(small_model), teacher=str(tmp_path / "teacher"), layers=1, epochs=2,
-                           learning_rate=2e-4, soft_weight=1.0, output_dir=str(tmp_path / "student"), **common)
+def test_students_of_multi_label_and_regression_teachers(task, small_model, sst2_sample, tmp_path):
+    """Each task's own soft loss. SST-2 sentences read as label sets or as 0/1 targets give a teacher whose scores
+    differ from text to text; a student taught by those scores alone (soft_weight 1) must follow them text by
+    text, which a model that learned nothing (or only the label shares) cannot."""
+    common = {"dataset": str(sst2_sample), "task": task, "max_train_samples": 1000, "max_length": 48,
+              "baseline": "none", "epochs": 2}
+    textfit.train(model=str(small_model), learning_rate=5e-4, output_dir=str(tmp_path / "teacher"), **common)
+    result = textfit.train(model=str(small_model), teacher=str(tmp_path / "teacher"), layers=1, learning_rate=5e-4,
+                           soft_weight=1.0, output_dir=str(tmp_path / "student"), **common)
     report = json.loads((tmp_path / "student" / "metrics.json").read_text())["distillation"]
     assert report["student_layers"] == 1 and report["teacher_layers"] == 2
+    assert report["agreement_kind"] == ("mean absolute difference" if task == "regression" else "same answers")
     assert f"1-layer student of `{tmp_path / 'teacher'}`" in result.card
-    teacher_scores = textfit.load(tmp_path / "teacher", backend="torch").predict_proba(["a fine film", "awful"])
-    student_scores = result.load(backend="torch").predict_proba(["a fine film", "awful"])
-    assert teacher_scores.shape == student_scores.shape
-    if task == "regression":
-        assert report["agreement_kind"] == "mean absolute difference"
-        assert report["agreement"] < 0.5 * np.std(np.arange(1, 11))  # far closer to the teacher than chance
-    else:
-        assert report["agreement_kind"] == "same answers" and report["agreement"] > 0.3
+    texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open(encoding="utf-8")]
+    teacher = textfit.load(tmp_path / "teacher", backend="torch").predict_proba(texts)[:, 0]
+    student = result.load(backend="torch").predict_proba(texts)[:, 0]
+    assert teacher.std() > 0.1, "the teacher learned nothing to pass on"
+    assert np.corrcoef(teacher, student)[0, 1] > 0.5  # measured 0.68 (multi-label), 0.74 (regression); nothing: ~0

@@ -113,8 +113,9 @@ def intervals_sentence(metrics: dict[str, Any]) -> str:
 
 def kept_sentence(facts: dict[str, Any]) -> str:
     kept, history = facts["kept"], facts["history"]
+    stopped = (f" Training stopped early: {facts['stop_reason']}." if facts.get("stop_reason") else
+               " Training stopped early." if facts.get("stopped_early") else "")
     if not kept or not history:
-        stopped = f" Training stopped early: {facts['stop_reason']}." if facts.get("stop_reason") else ""
         return "The model is the final state of training." + stopped
     metric = "validation loss" if kept["metric"] == "loss" else f"validation {kept['metric']}"
     where = f"step {kept['step']} (epoch {kept['epoch']:g})"
@@ -124,11 +125,7 @@ def kept_sentence(facts: dict[str, Any]) -> str:
         text += ", which was also the last."
     else:
         text += f"; training ran on to step {history[-1]['step']} without beating it."
-    if facts.get("stop_reason"):
-        text += f" Training stopped early: {facts['stop_reason']}."
-    elif facts.get("stopped_early"):
-        text += " Training stopped early."
-    return text
+    return text + stopped
 
 
 def metadata_block(facts: dict[str, Any], model_name: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -91,7 +92,7 @@ class Plan:
     eta: float  # seconds from the command's start to a written folder, as planned
 
     def to_json(self) -> dict[str, Any]:
-        return {"line": self.line(), **{k: v for k, v in asdict(self).items()}}
+        return {"line": self.line(), **asdict(self)}
 
     def line(self) -> str:
         s = self.settings
@@ -108,34 +109,38 @@ def _minutes(seconds: float) -> str:
 
 
 def probe(run: FineTune) -> Probe:
-    """Time a few real training steps (forward, backward, AdamW) and one evaluation batch at each candidate length,
-    on a copy of the model, with the run's batch size, precision and attention kernels."""
+    """Time a few real training steps (forward, backward, AdamW) and one evaluation batch at each length worth
+    timing, on a copy of the model, with the run's batch size, precision and attention kernels. The probe's
+    dropout draws come from a forked random stream, so the run trains exactly as its saved recipe repeats it."""
     start = time.perf_counter()
-    cfg, texts = run.config, [ex.text for ex in run.data.train[:SAMPLE]]
+    cfg, train = run.config, run.data.train
+    texts = [ex.text for ex in (train if len(train) <= SAMPLE else random.Random(cfg.seed).sample(train, SAMPLE))]
     token_lengths = np.array([len(ids) for ids in run.tokenizer(texts, truncation=False)["input_ids"]])
     longest = sorted(range(len(texts)), key=lambda i: -token_lengths[i])[:max(cfg.train_batch_size,
                                                                                cfg.eval_batch_size)]
-    model = copy.deepcopy(run.accelerator.unwrap_model(run.model))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-9)
+    fixed_length = min(cfg.max_length, run.tokenizer.model_max_length) if "max_length" in run.fixed else None
     train_seconds, eval_seconds = {}, {}
-    for length in candidate_lengths(run, token_lengths):
-        data = encode(run.tokenizer, [texts[i] for i in longest], max_length=length)
-        batch = collate(data, range(min(cfg.train_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
-        steps = [_timed_step(run, model, optimizer, batch) for _ in range(PROBE_STEPS + 1)]
-        train_seconds[length] = float(np.median(steps[1:])) / len(batch["input_ids"])
-        eval_batch = collate(data, range(min(cfg.eval_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
-        eval_seconds[length] = _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"])
-    del model, optimizer
+    with torch.random.fork_rng(devices=[]):
+        model = copy.deepcopy(run.accelerator.unwrap_model(run.model))
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-9)
+        for length in worth_timing(token_lengths, run.tokenizer.model_max_length, fixed_length):
+            data = encode(run.tokenizer, [texts[i] for i in longest], max_length=length)
+            batch = collate(data, range(min(cfg.train_batch_size, len(longest))), run.tokenizer.pad_token_id, length)
+            steps = [_timed_step(run, model, optimizer, batch) for _ in range(PROBE_STEPS + 1)]
+            train_seconds[length] = float(np.median(steps[1:])) / len(batch["input_ids"])
+            eval_batch = collate(data, range(min(cfg.eval_batch_size, len(longest))), run.tokenizer.pad_token_id,
+                                 length)
+            eval_seconds[length] = _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"])
+        del model, optimizer
     return Probe(train_seconds, eval_seconds, token_lengths, time.perf_counter() - start,
                  float(np.mean([len(t) for t in texts])))
 
 
-def candidate_lengths(run: FineTune, token_lengths: np.ndarray) -> list[int]:
-    """The lengths worth timing: a given max_length alone; else LENGTHS up to the model's limit and up to the
-    first that holds COVERED of the texts whole."""
-    limit = run.tokenizer.model_max_length
-    if "max_length" in run.fixed:
-        return [min(run.config.max_length, limit)]
+def worth_timing(token_lengths: np.ndarray, limit: int, fixed_length: int | None = None) -> list[int]:
+    """The candidate lengths: a given max_length alone; else LENGTHS up to the model's limit, and up to the first
+    that holds COVERED of the texts whole (a longer one would only add padding). The plan chooses among these."""
+    if fixed_length is not None:
+        return [fixed_length]
     out = []
     for length in [n for n in LENGTHS if n <= limit] or [limit]:
         out.append(length)
@@ -187,11 +192,7 @@ def make_plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed
     """The longest length that still buys ENOUGH_EXAMPLES (or all the data); failing that, the most examples.
     Then epochs up to MAX_EPOCHS, and evaluations within EVAL_SHARE of the budget."""
     n_train = len(run.data.train)
-    lengths = sorted(measured.train_seconds)
-    if "max_length" in fixed:
-        lengths = [n for n in lengths if n == run.config.max_length] or lengths[:1]
-    needed = next((n for n in lengths if measured.truncated(n) <= 1 - COVERED), lengths[-1])
-    options = [_option(run, budget, spent, measured, fixed, n) for n in lengths if n <= needed]
+    options = [_option(run, budget, spent, measured, fixed, n) for n in sorted(measured.train_seconds)]
     enough = min(n_train, ENOUGH_EXAMPLES)
     choice = max(options, key=lambda o: (o.seen >= enough, o.length if o.seen >= enough else o.seen))
     if choice.seen < run.config.train_batch_size:

@@ -70,8 +70,10 @@ def _write_output_folder(run: FineTune, out: Path, staging: Path) -> Result:
     save_recipe(run.config, staging / "recipe.yaml")
     errors = staging / "errors.jsonl"  # absent in a checkpoint written before textfit kept it
     mistakes = [json.loads(line) for line in errors.open(encoding="utf-8")] if errors.is_file() else []
-    baseline = compare_with_baseline(run, staging / SCORES)
-    distilled = run.distillation_report(np.load(staging / SCORES)) if (staging / SCORES).is_file() else None
+    # the kept model's evaluation scores (absent in a checkpoint from an older textfit)
+    kept_scores = np.load(staging / SCORES) if (staging / SCORES).is_file() else None
+    baseline = compare_with_baseline(run, kept_scores)
+    distilled = run.distillation_report(kept_scores) if kept_scores is not None else None
     (staging / SCORES).unlink(missing_ok=True)  # the folder holds the model, not evaluation by-products
     eval_counts = run.task.counts([ex.label for ex in run.data.eval], run.data.label_names)
     findings = run_findings(state.history, state.best, state.best_metrics, eval_counts, run.config.learning_rate,
@@ -99,14 +101,14 @@ def _write_output_folder(run: FineTune, out: Path, staging: Path) -> Result:
                   card, baseline)
 
 
-def compare_with_baseline(run: FineTune, scores_file: Path) -> BaselineComparison | None:
+def compare_with_baseline(run: FineTune, kept_scores: np.ndarray | None) -> BaselineComparison | None:
     """The TF-IDF baseline beside the kept model, on the same examples (None with baseline none, or when a
     checkpoint from an older textfit holds no scores)."""
-    if run.config.baseline == "none" or not scores_file.is_file():
+    if run.config.baseline == "none" or kept_scores is None:
         return None
     best = run.state.best_metrics or {}
     threshold = run.task.thresholds_of(best, run.data.label_names) or run.task.threshold_of(best) or 0.5
-    return compare(run.task, np.load(scores_file), run.data.train, run.data.eval, run.data.label_names,
+    return compare(run.task, kept_scores, run.data.train, run.data.eval, run.data.label_names,
                    np.asarray(threshold), run.config.seed)
 
 

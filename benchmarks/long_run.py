@@ -6,7 +6,8 @@
     python benchmarks/long_run.py status imdb-distilbert-full   # segments, pauses, steps, peak memory
 
 Each segment is one `textfit train --recipe NAME` process (with `--resume` when a checkpoint is there) under
-`/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself. The log,
+`/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself; a sampler
+logs the RSS as it grows too, for segments killed before /usr/bin/time can report. The log,
 OUTPUT_DIR.log.jsonl beside the output folder, records every start, end (exit code, peak RSS, the step reached)
 and pause, so the results can say how many interruptions the run took and how long it computed in all.
 Start it from a separate clone, so that pulls cannot change its code mid-run.
@@ -21,9 +22,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,8 +67,10 @@ def run(recipe: str) -> int:
     timing.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=REPO, env=env)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,
-                    "command": " ".join(cmd)})
+                    "command": " ".join(cmd), "commit": commit})
+    threading.Thread(target=watch_memory, args=(recipe, process), daemon=True).start()
     code = process.wait()
     text = timing.read_text() if timing.is_file() else ""
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
@@ -73,6 +78,21 @@ def run(recipe: str) -> int:
                     "finished": (out / "metrics.json").is_file(),
                     "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else None})
     return code
+
+
+def watch_memory(recipe: str, process: subprocess.Popen, every: float = 20.0) -> None:
+    """Log the training process's peak RSS as it grows: a segment killed with the session never reaches the
+    `end` event that /usr/bin/time's figure would go into."""
+    peak = 0
+    while process.poll() is None:
+        try:
+            rss = sum(p.memory_info().rss for p in psutil.Process(process.pid).children(recursive=True))
+        except psutil.Error:
+            rss = 0
+        if rss > peak * 1.01:
+            peak = rss
+            append(recipe, {"event": "rss", "peak_rss_mb": round(peak / 2**20)})
+        time.sleep(every)
 
 
 def signal_run(recipe: str, sig: signal.Signals, name: str) -> int:

@@ -129,6 +129,9 @@ class TrainConfig:
                                       "finish inside it, writing included; the recipe saved holds the plan")
     resume: bool = setting(False, RUN, "continue from OUTPUT_DIR/checkpoints/last, exactly where it stopped")
     overwrite: bool = setting(False, RUN, "replace a finished model in OUTPUT_DIR")
+    save_steps: int | None = setting(None, RUN, "optimizer steps between resumable checkpoints that need no "
+                                     "evaluation; unset: at evaluations only. A kill loses at most this many steps "
+                                     "(a long CPU run with an evaluation per epoch would lose up to an epoch)")
     keep_checkpoints: bool = setting(False, RUN, "keep optimizer state after a successful run (to continue later)")
     # -- experiment tracking (tracking.py): settings, losses, evaluations and the card
     report_to: str = setting("none", TRACKING, "none | tensorboard (OUTPUT/runs) | mlflow (SQLite store "
@@ -154,7 +157,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be greater than 0")
-        for name in ("max_steps", "max_train_samples", "max_eval_samples", "early_stopping_patience", "layers"):
+        for name in ("max_steps", "max_train_samples", "max_eval_samples", "early_stopping_patience", "layers",
+                     "save_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name}={value!r}: must be greater than 0 (or left unset)")

@@ -7,6 +7,7 @@ leaves the previous one intact:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -26,7 +27,7 @@ from textfit.training.state import TrainState
 
 FINAL_FILES = ("README.md", "metrics.json", "model.safetensors")  # their presence marks a finished run
 # settings that may differ when resuming: they change nothing the checkpoint holds
-RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "output_dir", "baseline")
+RESUME_IGNORED = ("resume", "overwrite", "keep_checkpoints", "save_steps", "output_dir", "baseline")
 SCORES = "eval_scores.npy"  # the kept model's evaluation scores, for the baseline's paired comparison
 LOW_SPACE = 64 * 2**20  # a write failing with less free space than this failed for want of it
 
@@ -117,12 +118,17 @@ def save_last(accelerator: Accelerator, folder: Path, state: TrainState, config:
     accelerator.wait_for_everyone()
 
 
+def default_settings() -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
 def load_last(accelerator: Accelerator, folder: Path, config: TrainConfig) -> TrainState:
     """Restore checkpoints/last into the prepared objects; refuses settings that differ from the saved ones."""
     last = folder / "last"
     saved = yaml.safe_load((last / "recipe.yaml").read_text())
-    now = config.to_dict()
-    changed = [k for k in now if k not in RESUME_IGNORED and saved.get(k) != now[k]]
+    now, defaults = config.to_dict(), default_settings()
+    # a setting that the checkpoint's textfit did not know yet ran at its default
+    changed = [k for k in now if k not in RESUME_IGNORED and saved.get(k, defaults[k]) != now[k]]
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise ConfigError(f"{last}: cannot resume with different settings ({diffs})")

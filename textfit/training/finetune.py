@@ -282,7 +282,7 @@ class FineTune:
         out_of_time = not last and self._out_of_time()
         if eval_due(cfg, st.global_step, end_of_epoch, last) or (out_of_time and self.deadline.can_evaluate()):
             self._evaluate_and_checkpoint()
-        elif end_of_epoch and cfg.eval_strategy == "no":
+        elif (end_of_epoch and cfg.eval_strategy == "no") or (cfg.save_steps and st.global_step % cfg.save_steps == 0):
             save_last(self.accelerator, self.checkpoints, st, cfg)
         if out_of_time and not st.stopped_early:
             kept = f"step {st.best['step']}" if st.best else "the final weights"

@@ -4,20 +4,36 @@ starting when the next would not fit (tune)."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from tests.conftest import SAMPLES, SHARED_DATA
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
-from textfit.training.budget import ENOUGH_EXAMPLES, Probe, make_plan, parse_budget, worth_timing
+from textfit.training.budget import (
+    ENOUGH_EXAMPLES,
+    SAFETY,
+    Deadline,
+    Probe,
+    epochs_for,
+    make_plan,
+    parse_budget,
+    replanned_steps,
+    worth_timing,
+)
+from textfit.training.optim import build_schedule, retarget
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
 
@@ -70,6 +86,46 @@ def test_flags_win_over_the_plan():
         make_plan(_run(25_000, 25_000), 12, 10, reviews, set())
 
 
+def test_the_step_count_is_fitted_to_the_real_steps():
+    plan = make_plan(_run(60_000, 872), 300, 10, _probe([20] * 99 + [70]), set())
+    slow, fast = (Deadline(time.time() + 250, plan.eval_seconds, plan.write_seconds, plan.step_seconds)
+                  for _ in range(2))
+    for _ in range(20):
+        slow.note_step(plan.step_seconds * 1.4)  # steps 40% slower than the probe said (SST-2 at 5 min: 1.29x)
+        fast.note_step(plan.step_seconds * 0.7)
+    fewer, more = replanned_steps(plan, slow, 20, 10_000), replanned_steps(plan, fast, 20, 10_000)
+    assert fewer < more
+    # at the slow pace, the steps left, the evaluations and the folder end inside the time left, less the margin
+    to_come = (fewer - 20) * plan.step_seconds * 1.4 + 1.4 * (plan.evaluations * plan.eval_seconds
+                                                                 + plan.write_seconds)
+    assert to_come <= slow.left() - SAFETY * plan.budget + plan.step_seconds * 1.4
+    assert replanned_steps(plan, fast, 20, ceiling=300) == 300  # never past MAX_EPOCHS of the data
+    late = Deadline(time.time() + 1, plan.eval_seconds, plan.write_seconds, plan.step_seconds, taken=[1.0] * 20)
+    assert replanned_steps(plan, late, 20, 10_000) == 21  # out of time: one more step, and the deadline decides
+    for steps, per_epoch in ((1077, 157), (1, 3), (7815, 1563), (999_983, 4_211)):
+        assert math.ceil(epochs_for(steps, per_epoch) * per_epoch) == steps
+
+
+def test_a_retargeted_schedule_decays_to_its_new_end():
+    config = TrainConfig(learning_rate=1e-3, warmup_ratio=0.1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=config.learning_rate)
+    schedule, _ = build_schedule(optimizer, config, 100)
+    for _ in range(20):
+        optimizer.step()
+        schedule.step()
+    retarget(schedule, config, 60)  # as after 20 real steps that were slower than planned
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * (60 - 20) / (60 - 6))
+    rates = []
+    for _ in range(40):
+        optimizer.step()
+        schedule.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates[-1] == 0 and all(a > b for a, b in itertools.pairwise(rates))
+    again, _ = build_schedule(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3), config, 100)
+    again.load_state_dict(schedule.state_dict())  # a resumed run decays to the same end
+    assert again.lr_lambdas[0].total == 60
+
+
 def _watch(command: list[str], budget: float, busy_after: str | None = None) -> tuple[float, str]:
     """Run a textfit command; with `busy_after`, start two CPU-bound processes when that line is printed (the
     machine gets busier after the plan was made). Returns its wall time and output."""
@@ -100,11 +156,22 @@ def test_a_run_on_real_data_ends_inside_its_budget_on_a_busy_cpu(small_model, tm
     assert recipe["max_length"] == 128 and recipe["learning_rate"] == 1e-4  # the flags given won over the plan
     planned = next(line for line in output.splitlines() if line.startswith("plan: "))
     card = (out / "README.md").read_text()
-    assert f"Trained within a time budget; {planned}." in card
+    assert f"Trained within a time budget; {planned}" in card
+    # the CPU got busier after the plan: the step count was fitted to the real steps, and the schedule follows
+    replanned = next(line for line in output.splitlines() if line.startswith("re-planned after "))
+    assert replanned in card and f"; {replanned}" in history_of(out)["plan"]["line"]
+    steps = int(replanned.split(": ")[1].split(" steps instead")[0].replace(",", ""))
+    assert steps < int(replanned.split("instead of ")[1].replace(",", ""))
+    per_epoch = math.ceil((recipe["max_train_samples"] or 25_000) / recipe["train_batch_size"])
+    assert math.ceil(recipe["epochs"] * per_epoch) == steps  # the saved recipe repeats the re-planned run
     history = yaml.safe_load((out / "history.json").read_text())
     assert history["plan"]["settings"]["max_length"] == recipe["max_length"]
     if history["stopped_early"]:  # the busy CPU made the plan too long: it says so, and kept an evaluation
         assert "the time budget ran out" in history["stop_reason"] and "the time budget ran out" in card
+
+
+def history_of(out: Path) -> dict:
+    return json.loads((out / "history.json").read_text())
 
 
 def test_tune_starts_no_trial_that_would_not_fit(small_model, tmp_path):

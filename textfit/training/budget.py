@@ -16,7 +16,7 @@ import math
 import random
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +39,8 @@ SAFETY = 0.07  # of the budget held back: the probe is short, and the machine ma
 HEAD_TAIL_FROM = 0.2  # share of texts truncated from which head+tail is planned (+3 points on IMDB at 128 tokens)
 SAMPLE = 512  # training texts whose lengths are measured
 PROBE_STEPS = 2  # timed steps per length, after one warm-up step
+REPLAN_AFTER = 20  # real steps timed before the step count is fitted to the time left: the probe's few steps at
+# full length miss per-step costs that do not shrink with the texts (SST-2 at 5 min: 1,388 steps planned, 1,077 fit)
 WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
 BASELINE_SECONDS_PER_CHAR = 2.3e-6  # the TF-IDF baseline's fit and scoring (results/baseline.md: 8.9 s for
 # 3,000 IMDB reviews, 7.6 s for 67,349 SST-2 sentences, 2 cores)
@@ -90,6 +92,7 @@ class Plan:
     step_seconds: float  # one optimizer step, as estimated (the deadline compares the real ones with it)
     write_seconds: float  # the baseline, the folder, its card, as estimated
     eta: float  # seconds from the command's start to a written folder, as planned
+    replanned: str | None = None  # the step count fitted after REPLAN_AFTER real steps, in words
 
     def to_json(self) -> dict[str, Any]:
         return {"line": self.line(), **asdict(self)}
@@ -97,9 +100,10 @@ class Plan:
     def line(self) -> str:
         s = self.settings
         length = f"{s.get('max_length')} tokens {s.get('truncation')}"
-        return (f"plan: {self.train_examples:,} of {self.of_train:,} training texts, {s['epochs']:g} epoch(s), "
+        line = (f"plan: {self.train_examples:,} of {self.of_train:,} training texts, {s['epochs']:g} epoch(s), "
                 f"{length}, {self.evaluations} evaluation(s) on {self.eval_examples:,} of {self.of_eval:,} "
                 f"evaluation texts; about {_minutes(self.eta)} of the {_minutes(self.budget)} budget")
+        return f"{line}; {self.replanned}" if self.replanned else line
 
 
 def _minutes(seconds: float) -> str:
@@ -253,11 +257,13 @@ class Deadline:
     planned_step: float = 0.0  # one step, as planned (0: no plan, no slowdown known)
     step_seconds: float = 0.0  # a recent slow step (decaying maximum)
     measured_eval: float = 0.0  # the slowest evaluation so far
+    taken: list[float] = field(default_factory=list)  # every step's seconds, in order
 
     def left(self) -> float:
         return self.end - time.time()
 
     def note_step(self, seconds: float) -> None:
+        self.taken.append(seconds)
         self.step_seconds = max(seconds, 0.9 * self.step_seconds)
 
     def note_evaluation(self, seconds: float) -> None:
@@ -279,3 +285,20 @@ class Deadline:
 
     def can_evaluate(self) -> bool:
         return self.left() > self.reserve()
+
+
+def replanned_steps(plan: Plan, deadline: Deadline, done: int, ceiling: int) -> int:
+    """The step count that ends training in time for the planned evaluations and the folder, at the pace of the
+    steps taken so far (the first one warms up), between one more step and `ceiling` (MAX_EPOCHS of the data).
+    Evaluation and writing are expected to slow down as the steps did, never to speed up."""
+    real = float(np.mean(deadline.taken[1:] or deadline.taken))
+    slower = max(1.0, real / plan.step_seconds) if plan.step_seconds > 0 else 1.0
+    to_come = plan.evaluations * plan.eval_seconds * slower + plan.write_seconds * slower
+    train_left = deadline.left() - SAFETY * plan.budget - to_come
+    return int(min(ceiling, max(done + 1, done + train_left // real)))
+
+
+def epochs_for(steps: int, steps_per_epoch: int) -> float:
+    """The epochs setting that FineTune turns back into exactly `steps` (it counts ceil(epochs x steps/epoch))."""
+    epochs = round((steps - 0.5) / steps_per_epoch, 4)
+    return epochs if math.ceil(epochs * steps_per_epoch) == steps else (steps - 0.5) / steps_per_epoch

@@ -1,7 +1,7 @@
 """What observes the training loop without living in it: the console, experiment tracking (and, in tune.py,
 Optuna's pruning). The loop calls each hook at its moment; a callback reads the run and changes nothing in it.
 
-Hooks (all optional): on_train_begin, on_step_end, on_log, on_evaluate, on_stop, on_train_end, on_save.
+Hooks (all optional): on_train_begin, on_step_end, on_log, on_replan, on_evaluate, on_stop, on_train_end, on_save.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class Callback:
 
     def on_log(self, run: FineTune, values: dict[str, float]) -> None: ...
 
+    def on_replan(self, run: FineTune, line: str) -> None:
+        """A time budget fitted the step count to the real steps (run.total_steps is the new count)."""
+
     def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
         """After each evaluation: `row` is the history row just added; `improved`: it is the kept one now."""
 
@@ -75,6 +78,13 @@ class Console(Callback):
             tqdm.write(f"step {run.state.global_step}: train loss {values['train/loss']:.4f}, "
                        f"{values['train/samples_per_second']:.1f} samples/s, "
                        f"{values['train/tokens_per_second']:.0f} tokens/s")
+
+    def on_replan(self, run: FineTune, line: str) -> None:
+        if self.bar is not None:
+            self.bar.total = run.total_steps
+            self.bar.refresh()
+        if run.is_main:
+            tqdm.write(line)
 
     def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
         if not run.is_main:

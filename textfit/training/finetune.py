@@ -37,7 +37,17 @@ from textfit.metrics import is_improvement, scalar_metrics
 from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
 from textfit.precision import resolve_precision
-from textfit.training.budget import Deadline, Plan, make_plan, parse_budget, probe
+from textfit.training.budget import (
+    MAX_EPOCHS,
+    REPLAN_AFTER,
+    Deadline,
+    Plan,
+    epochs_for,
+    make_plan,
+    parse_budget,
+    probe,
+    replanned_steps,
+)
 from textfit.training.callbacks import Callback, Console, StepReport, Tracking
 from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last
 from textfit.training.evaluation import gathered_logits
@@ -48,7 +58,7 @@ from textfit.training.model import (
     load_model,
     set_mode,
 )
-from textfit.training.optim import build_optimizer, build_schedule, class_weights
+from textfit.training.optim import build_optimizer, build_schedule, class_weights, retarget
 from textfit.training.output import Result, result_elsewhere, write_output_folder
 from textfit.training.state import TrainState
 from textfit.vocab_trim import trim_vocabulary
@@ -84,6 +94,7 @@ class FineTune:
         self.config = config
         self.fixed, self.started, self.deadline_at = set(fixed), started or time.time(), deadline
         self.plan: Plan | None = None  # what a time budget planned
+        self.replan_at: int | None = None  # the step after which a fresh plan fits its step count to real steps
         self.deadline: Deadline | None = None  # when the folder must be written by, with a time budget
         self.callbacks = [Console(), Tracking()] if callbacks is None else callbacks
         self.checkpoints = Path(config.output_dir) / "checkpoints"
@@ -159,12 +170,18 @@ class FineTune:
             return
         budget, saved = parse_budget(cfg.time_budget), self.checkpoints / "plan.json"
         plan = None
-        if cfg.resume and saved.is_file():  # the interrupted run's plan goes on; the budget counts from now
+        resumed = cfg.resume and saved.is_file()
+        if resumed:  # the interrupted run's plan (re-planned, if it got that far) goes on; the budget counts from now
             plan = Plan(**json.loads(saved.read_text()))
         elif self.is_main:  # one probe, one plan: every process trains the same one
             plan = make_plan(self, budget, time.time() - self.started, probe(self), self.fixed)
             atomic_write_json(saved, dataclasses.asdict(plan))
         self.plan = broadcast(plan, self.world)
+        # before the first evaluation and checkpoint, so that every checkpoint holds the step count the run ends at
+        first_eval = self.plan.settings["eval_steps"] if self.plan.settings["eval_strategy"] == "steps" else 0
+        self.replan_at = min(REPLAN_AFTER, first_eval - 1) if first_eval else REPLAN_AFTER
+        if resumed or self.replan_at < 3 or {"epochs", "max_steps"} & self.fixed:
+            self.replan_at = None  # too few steps to time, or the flags fixed the length of the run
         self.config = dataclasses.replace(cfg, **self.plan.settings, time_budget=None)
         self.data.train = seeded_subset(self.data.train, self.config.max_train_samples, cfg.seed)
         self.data.eval = seeded_subset(self.data.eval, self.config.max_eval_samples, cfg.seed)
@@ -278,6 +295,8 @@ class FineTune:
             self._emit("on_log", {"train/loss": st.log_loss_sum / st.log_steps, "train/learning_rate": lr,
                                   **{f"train/{k}": v for k, v in rates.items()}})
             st.log_loss_sum, st.log_steps = 0.0, 0
+        if st.global_step == self.replan_at:
+            self._replan()
         end_of_epoch, last = st.step_in_epoch >= self.steps_per_epoch, st.global_step >= self.total_steps
         out_of_time = not last and self._out_of_time()
         if eval_due(cfg, st.global_step, end_of_epoch, last) or (out_of_time and self.deadline.can_evaluate()):
@@ -289,6 +308,27 @@ class FineTune:
             self._stop(f"the time budget ran out after step {st.global_step} of {self.total_steps}; the model kept "
                        f"is the best evaluation so far ({kept})")
         return not (last or st.stopped_early)
+
+    def _replan(self) -> None:
+        """Fit the step count to the time left at the real steps' pace, so the learning rate decays to its end and
+        the evaluations spread over the run, instead of the deadline cutting it short (or leaving time unused)."""
+        plan, cfg, done = self.plan, self.config, self.state.global_step
+        ceiling = max(done + 1, math.ceil(MAX_EPOCHS * self.steps_per_epoch))
+        total = broadcast(replanned_steps(plan, self.deadline, done, ceiling) if self.is_main else None, self.world)
+        if total == self.total_steps:
+            return
+        changed = {"epochs": epochs_for(total, self.steps_per_epoch)}
+        if cfg.eval_strategy == "steps" and "eval_steps" not in self.fixed:
+            changed["eval_steps"] = math.ceil(total / plan.evaluations)
+        real = sum(self.deadline.taken[1:]) / max(1, len(self.deadline.taken) - 1)
+        plan.replanned = (f"re-planned after {done} steps at {real:.3f} s each (the probe said "
+                          f"{plan.step_seconds:.3f}): {total:,} steps instead of {self.total_steps:,}")
+        plan.settings.update(changed)
+        self.config, self.total_steps = dataclasses.replace(cfg, **changed), total
+        retarget(self.scheduler, self.config, total)
+        if self.is_main:
+            atomic_write_json(self.checkpoints / "plan.json", dataclasses.asdict(plan))
+        self._emit("on_replan", plan.replanned)
 
     def _out_of_time(self) -> bool:
         """The deadline's call, made by the main process for all (clocks and step times differ a little)."""

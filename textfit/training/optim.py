@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from transformers import get_scheduler
 
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
@@ -19,13 +18,45 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon, fused=True)
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+class LinearSchedule:
+    """The learning-rate factor after `step` optimizer steps: linear warm-up, then a linear decay that reaches 0 at
+    `total` (transformers' "linear"), or 1 throughout (its "constant", which has no warm-up). An object rather than
+    a closure: a time budget moves `total` once real steps are timed, and LambdaLR's state_dict keeps an object's
+    attributes, so a resumed run decays to the same end."""
+
+    def __init__(self, warmup: int, total: int, decay: bool = True) -> None:
+        self.warmup, self.total, self.decay = warmup, total, decay
+
+    def __call__(self, step: int) -> float:
+        if not self.decay:
+            return 1.0
+        if step < self.warmup:
+            return step / max(1, self.warmup)
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                   total_steps: int) -> tuple[torch.optim.lr_scheduler.LambdaLR, int]:
     """(schedule, warm-up steps). The schedule counts optimizer steps itself, so it is not prepared by Accelerate
     (which would step it once per process)."""
-    warmup = cfg.warmup_steps or round(cfg.warmup_ratio * total_steps)
-    schedule = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=warmup,
-                             num_training_steps=total_steps)
-    return schedule, warmup
+    warmup = warmup_steps(cfg, total_steps)
+    shape = LinearSchedule(warmup, total_steps, decay=cfg.lr_scheduler_type == "linear")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, shape), warmup
+
+
+def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
+    return cfg.warmup_steps or round(cfg.warmup_ratio * total_steps)
+
+
+def retarget(schedule: torch.optim.lr_scheduler.LambdaLR, cfg: TrainConfig, total_steps: int) -> None:
+    """Make the schedule end at `total_steps` from now on, the current step's learning rate included."""
+    for shape in schedule.lr_lambdas:
+        shape.warmup, shape.total = warmup_steps(cfg, total_steps), total_steps
+    rates = [base * shape(schedule.last_epoch) for base, shape in zip(schedule.base_lrs, schedule.lr_lambdas,
+                                                                        strict=True)]
+    for group, rate in zip(schedule.optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    schedule._last_lr = rates
 
 
 def class_weights(setting: str, labels: list[int], names: list[str],

@@ -86,6 +86,16 @@ def test_flags_win_over_the_plan():
         make_plan(_run(25_000, 25_000), 12, 10, reviews, set())
 
 
+def test_short_texts_cost_at_least_what_a_step_costs_whatever_the_texts():
+    sentences, reviews = np.array([6] * 100), np.array([500] * 100)
+    scaled = Probe({64: 0.01}, {64: 0.004}, sentences, 1.0)  # the padded cost scaled by the tokens alone
+    floored = Probe({64: 0.01}, {64: 0.004}, sentences, 1.0, train_floor=0.005, eval_floor=0.002)
+    assert floored.per_example(64) > scaled.per_example(64) and floored.per_example(64) >= 0.005
+    assert floored.per_example(64, eval_=True) >= 0.002
+    long = Probe({64: 0.01}, {64: 0.004}, reviews, 1.0, train_floor=0.005, eval_floor=0.002)
+    assert long.per_example(64) == pytest.approx(0.01)  # texts that fill the length cost the padded batch
+
+
 def test_the_step_count_is_fitted_to_the_real_steps():
     plan = make_plan(_run(60_000, 872), 300, 10, _probe([20] * 99 + [70]), set())
     slow, fast = (Deadline(time.time() + 250, plan.eval_seconds, plan.write_seconds, plan.step_seconds)

@@ -39,6 +39,7 @@ SAFETY = 0.07  # of the budget held back: the probe is short, and the machine ma
 HEAD_TAIL_FROM = 0.2  # share of texts truncated from which head+tail is planned (+3 points on IMDB at 128 tokens)
 SAMPLE = 512  # training texts whose lengths are measured
 PROBE_STEPS = 2  # timed steps per length, after one warm-up step
+FLOOR_TOKENS = 16  # the shortest batch timed: what a step costs whatever the texts (per_example interpolates)
 REPLAN_AFTER = 20  # real steps timed before the step count is fitted to the time left: the probe's few steps at
 # full length miss per-step costs that do not shrink with the texts (SST-2 at 5 min: 1,388 steps planned, 1,077 fit)
 WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
@@ -66,12 +67,19 @@ class Probe:
     token_lengths: np.ndarray  # tokens of a sample of training texts, untruncated
     seconds: float  # what the probe itself took
     mean_chars: float = 0.0  # characters per training text (what the baseline's cost grows with)
+    train_floor: float = 0.0  # one training example at FLOOR_TOKENS: the cost that does not shrink with the text
+    eval_floor: float = 0.0  # one evaluation example at FLOOR_TOKENS
 
     def per_example(self, length: int, eval_: bool = False) -> float:
-        """At real text lengths: the padded cost scaled by the tokens the texts fill (batches are length-grouped)."""
+        """At real text lengths (batches are length-grouped): between the cost at FLOOR_TOKENS and the padded cost at
+        `length`, in proportion to the tokens the texts fill. Scaling the padded cost alone would miss the part of a
+        step that does not shrink with the texts (the optimizer, the Python around the kernels): short texts cost
+        more than their tokens say."""
         full = (self.eval_seconds if eval_ else self.train_seconds)[length]
+        floor = min(full, self.eval_floor if eval_ else self.train_floor)
         filled = float(np.minimum(self.token_lengths, length).mean()) + 16  # + half the padding to a multiple of 32
-        return full * min(1.0, filled / length)
+        share = min(1.0, max(0.0, (filled - FLOOR_TOKENS) / max(1, length - FLOOR_TOKENS)))
+        return floor + (full - floor) * share
 
     def truncated(self, length: int) -> float:
         return float((self.token_lengths > length).mean())
@@ -135,9 +143,22 @@ def probe(run: FineTune) -> Probe:
             eval_batch = collate(data, range(min(cfg.eval_batch_size, len(longest))), run.tokenizer.pad_token_id,
                                  length)
             eval_seconds[length] = _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"])
+        floor = _timed_floor(run, model, optimizer, [texts[i] for i in longest])
         del model, optimizer
     return Probe(train_seconds, eval_seconds, token_lengths, time.perf_counter() - start,
-                 float(np.mean([len(t) for t in texts])))
+                 float(np.mean([len(t) for t in texts])), *floor)
+
+
+def _timed_floor(run: FineTune, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 texts: list[str]) -> tuple[float, float]:
+    """Seconds per example (training, evaluation) at FLOOR_TOKENS: the same batch sizes, the texts cut short."""
+    cfg = run.config
+    data = encode(run.tokenizer, texts, max_length=FLOOR_TOKENS)
+    batch = collate(data, range(min(cfg.train_batch_size, len(texts))), run.tokenizer.pad_token_id, FLOOR_TOKENS)
+    steps = [_timed_step(run, model, optimizer, batch) for _ in range(PROBE_STEPS + 1)]
+    eval_batch = collate(data, range(min(cfg.eval_batch_size, len(texts))), run.tokenizer.pad_token_id, FLOOR_TOKENS)
+    return (float(np.median(steps[1:])) / len(batch["input_ids"]),
+            _timed_eval(run, model, eval_batch) / len(eval_batch["input_ids"]))
 
 
 def worth_timing(token_lengths: np.ndarray, limit: int, fixed_length: int | None = None) -> list[int]:
@@ -163,6 +184,8 @@ def _timed_step(run: FineTune, model: torch.nn.Module, optimizer: torch.optim.Op
         logits = model(**batch).logits
     loss = logits.float().pow(2).mean()  # the loss's own cost is negligible; the backward pass is what counts
     loss.backward()
+    if run.config.max_grad_norm > 0:  # as the run clips: a pass over every gradient
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.config.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return time.perf_counter() - start

@@ -80,6 +80,9 @@ class TrainConfig:
                                  "the labels); texts without labels learn from the teacher alone")
     unlabelled: str | None = setting(None, DISTILLATION, "extra texts without labels for the teacher to score: a .txt "
                                      "file (one text per line) or a data file with text_column")
+    student_init: str = setting("base", DISTILLATION, "base (the pretrained model's first N layers) | teacher (the "
+                                "teacher's own fine-tuned first N layers, embeddings and head: a student that starts "
+                                "where the teacher's lower layers already are)")
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = setting(2e-5, OPTIMISATION, "the reference cards' rate for DistilBERT; MiniLM learns "
                                    "faster at 5e-5")
@@ -148,6 +151,7 @@ class TrainConfig:
             "task": ("auto", *TASK_NAMES),
             "report_to": ("none", "tensorboard", "mlflow"),
             "baseline": ("tfidf", "none"),
+            "student_init": ("base", "teacher"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -167,6 +171,8 @@ class TrainConfig:
         if self.temperature <= 0 or not 0 <= self.soft_weight <= 1:
             raise ConfigError(f"temperature={self.temperature!r} must be > 0 and soft_weight={self.soft_weight!r} "
                               "between 0 and 1")
+        if self.student_init == "teacher" and not self.teacher:
+            raise ConfigError("student_init='teacher' needs a teacher to start from (--teacher DIR)")
         if self.unlabelled and not self.teacher:
             raise ConfigError(f"unlabelled={self.unlabelled!r} needs a teacher to score its texts (--teacher DIR)")
         if not 0 < self.validation_fraction < 1:

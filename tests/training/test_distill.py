@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import textfit
 from tests.conftest import SAMPLES
@@ -82,6 +83,28 @@ def test_a_teacher_of_other_labels_or_tokens_is_refused(small_model, sst2_sample
     with pytest.raises(ConfigError, match="its tokenizer is not"):
         textfit.train(model="multilingual-e5-small", dataset=str(SAMPLES / "imdb_sample"),
                       teacher=str(tmp_path / "teacher"), layers=1, output_dir=str(tmp_path / "student"))
+
+
+def test_a_student_can_start_from_the_teachers_own_layers(small_model, sst2_sample, tmp_path):
+    teacher_dir = tmp_path / "teacher"
+    textfit.train(model=str(small_model), dataset=str(sst2_sample), max_steps=3, learning_rate=1e-3, max_length=32,
+                  baseline="none", output_dir=str(teacher_dir))
+    teacher = load_file(teacher_dir / "model.safetensors")
+    students = {}
+    for init in ("base", "teacher"):
+        run = Distill(TrainConfig(model=str(small_model), dataset=str(sst2_sample), teacher=str(teacher_dir),
+                                  layers=1, student_init=init, max_length=32, output_dir=str(tmp_path / f"student-{init}")))
+        run._setup_accelerator()
+        run._setup_data()
+        run._setup_model()
+        students[init] = run.model.state_dict()
+    layer, head = "bert.encoder.layer.0.attention.self.query.weight", "classifier.weight"
+    for name in (layer, head, "bert.embeddings.word_embeddings.weight"):
+        torch.testing.assert_close(students["teacher"][name], teacher[name])
+        assert not torch.equal(students["base"][name], teacher[name])  # fine-tuning moved them: the test can fail
+    assert "bert.encoder.layer.1.attention.self.query.weight" not in students["teacher"]  # still one layer
+    with pytest.raises(ConfigError, match="needs a teacher to start from"):
+        TrainConfig(student_init="teacher")
 
 
 @pytest.mark.parametrize("task", ["multi-label", "regression"])

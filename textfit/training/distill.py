@@ -4,8 +4,9 @@
     textfit.train(teacher="outputs/imdb", layers=2, dataset=..., output_dir="outputs/imdb-student")
 
 The student is the model the teacher was fine-tuned from, cut to its first `layers` layers: real pretrained
-weights and the teacher's own tokenizer. The teacher scores every training text once, before the first step
-(extra unlabelled texts too), so the loop costs what fine-tuning the student alone costs. Each training target
+weights and the teacher's own tokenizer (with student_init teacher: the teacher's own first layers and head).
+The teacher scores every training text once, before the first step (extra unlabelled texts too), so the loop
+costs what fine-tuning the student alone costs. Each training target
 row carries the teacher's raw outputs, then the label (NaN for a text without one); `loss` splits them again.
 Evaluation, the checkpoint kept and the output folder are FineTune's: the student's folder is an ordinary one,
 whose card says whose student it is.
@@ -13,13 +14,15 @@ whose card says whose student it is.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from textfit.batching import Encoded, default_cache_dir, encode
 from textfit.data.dataset import read_unlabelled_texts
@@ -27,6 +30,7 @@ from textfit.errors import ConfigError
 from textfit.run_folder import RunFolder
 from textfit.training.evaluation import gathered_logits
 from textfit.training.finetune import FineTune
+from textfit.training.model import output_layer
 
 
 @dataclass
@@ -84,6 +88,25 @@ class Distill(FineTune):
         if self.tokenizer.get_vocab() != self.teacher.tokenizer.get_vocab():
             raise ConfigError(f"teacher {self.config.teacher}: its tokenizer is not {self.config.model}'s, so the two "
                               "would read different tokens; pass --model with the model the teacher was trained from")
+
+    def starting_weights(self, model: PreTrainedModel) -> None:
+        """With student_init teacher: the teacher's embeddings, its first N layers and its head, where names and shapes
+        match. A regression teacher's head is saved in target units, so the student keeps its own head there."""
+        if self.config.student_init != "teacher":
+            return
+        own, head = model.state_dict(), {f"{name}.{p}" for name, module in model.named_modules()
+                                         if module is output_layer(model) for p in ("weight", "bias")}
+        teacher = load_file(self.teacher.path / "model.safetensors")
+        taken = {k: v for k, v in teacher.items() if k in own and own[k].shape == v.shape
+                 and (self.units.identity or k not in head)}
+        layers = sorted({int(m.group(1)) for k in taken if (m := re.search(r"\.layers?\.(\d+)\.", k))})
+        if not layers:
+            raise ConfigError(f"teacher {self.config.teacher}: none of its layers fits {self.config.model}'s; "
+                              "student_init teacher needs the model the teacher was trained from")
+        model.load_state_dict(taken, strict=False)
+        if self.is_main:
+            print(f"student: starts from the teacher's layers {layers[0]}-{layers[-1]} and {len(taken)} of its "
+                  f"{len(own)} tensors in all", flush=True)
 
     def _setup_batches(self) -> None:
         """The teacher runs here, once: over the training texts (in training_set) and the evaluation set."""

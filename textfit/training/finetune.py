@@ -64,6 +64,8 @@ from textfit.training.state import TrainState
 from textfit.vocab_trim import trim_vocabulary
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
     from textfit.training.distill import DistillationReport
 
 EXPLODED_LOSS = 10  # validation loss above 10x a know-nothing model's: the run has diverged, stop it
@@ -145,6 +147,7 @@ class FineTune:
         if cfg.layers:
             keep_first_layers(model, cfg.layers)
         self.task.init_head(model, [ex.label for ex in self.data.train], len(names))
+        self.starting_weights(model)
         if cfg.trim_vocab:
             texts = [ex.text for ex in self.data.train] + [ex.text_pair for ex in self.data.train if ex.text_pair]
             self.tokenizer, model, self.vocab_note = trim_vocabulary(self.tokenizer, model, texts)
@@ -160,6 +163,9 @@ class FineTune:
         if self.fast_dropout:
             enable_fast_dropout(model)
         self.model = model
+
+    def starting_weights(self, model: PreTrainedModel) -> None:
+        """Weights to start from other than the pretrained ones (Distill: the teacher's lower layers)."""
 
     def _setup_budget(self) -> None:
         """With a time budget: probe on this data, plan what the flags left open, set the deadline (budget.py).

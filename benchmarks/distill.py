@@ -9,6 +9,8 @@ For each dataset, student size and seed:
   labels only    `textfit train --layers N`, the student's settings: what the small model learns by itself
   distilled      `textfit distill TEACHER --layers N`: the same labelled texts, with the teacher's scores
   + unlabelled   the same plus texts of the train split that the teacher never saw, without their labels
+  + unlabelled, teacher's layers   the same, the student starting from the teacher's own first N layers and head
+                 (--student-init teacher) instead of the pretrained model's
 All three use the same settings (the teacher's recipe, with the student's epochs and learning rate below) and
 the same evaluation examples as the teacher. Speed: the teacher and each distilled student on every backend,
 over the same evaluation texts (textfit/distill.py's timing: tokenizing included); on IMDB also the int8 student
@@ -39,6 +41,7 @@ SETUPS = {
              "student": {"epochs": 3, "learning_rate": 1e-4}, "unlabelled": 20000},
 }
 LAYERS = (2, 3)
+KINDS = ("labels only", "distilled", "+ unlabelled", "+ unlabelled, teacher's layers")
 PIPELINE_TEXTS = 500  # IMDB test reviews for the int8-student-vs-pipeline figure
 
 
@@ -79,10 +82,13 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
 
     settings = {**SETUPS[name]["student"], "layers": layers, "seed": seed, "overwrite": True, "baseline": "none"}
     rows = {}
-    for kind in ("labels only", "distilled", "+ unlabelled"):
-        out = WORK / name / f"l{layers}-s{seed}-{kind.replace(' ', '-').replace('+-', 'plus-')}"
+    for kind in KINDS:
+        folder_name = kind.replace(", teacher's layers", " teacher-init").replace(' ', '-').replace('+-', 'plus-')
+        out = WORK / name / f"l{layers}-s{seed}-{folder_name}"
         if not (out / "metrics.json").is_file():
-            extra = {"unlabelled": str(unlabelled)} if kind == "+ unlabelled" else {}
+            extra = {"unlabelled": str(unlabelled)} if kind.startswith("+ unlabelled") else {}
+            if kind.endswith("teacher's layers"):
+                extra["student_init"] = "teacher"
             if kind == "labels only":
                 config = student_config(teacher_dir, **settings, output_dir=str(out))
                 train(dataclasses.replace(config, teacher=None))
@@ -155,7 +161,7 @@ def report(results: dict) -> str:
     for name, entry in results.items():
         for layers in LAYERS:
             runs = [v for k, v in entry["runs"].items() if k.startswith(f"{layers}/")]
-            for kind in ("labels only", "distilled", "+ unlabelled"):
+            for kind in KINDS:
                 rows = [r[kind] for r in runs if kind in r]
                 if not rows:
                     continue

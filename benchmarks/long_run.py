@@ -4,6 +4,7 @@
     python benchmarks/long_run.py pause imdb-distilbert-full    # SIGSTOP while something else is measured
     python benchmarks/long_run.py cont imdb-distilbert-full     # SIGCONT
     python benchmarks/long_run.py status imdb-distilbert-full   # segments, pauses, steps, peak memory
+    python benchmarks/long_run.py report imdb-distilbert-full   # results/imdb-distilbert-full.md and .json
 
 Each segment is one `textfit train --recipe NAME` process (with `--resume` when a checkpoint is there) under
 `/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself; a sampler
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -83,7 +85,7 @@ def run(recipe: str) -> int:
 def watch_memory(recipe: str, process: subprocess.Popen, every: float = 20.0) -> None:
     """Log the training process's peak RSS as it grows: a segment killed with the session never reaches the
     `end` event that /usr/bin/time's figure would go into."""
-    peak = 0
+    peak, saved = 0, checkpoint_step(output_dir(recipe))
     while process.poll() is None:
         try:
             rss = sum(p.memory_info().rss for p in psutil.Process(process.pid).children(recursive=True))
@@ -92,6 +94,10 @@ def watch_memory(recipe: str, process: subprocess.Popen, every: float = 20.0) ->
         if rss > peak * 1.01:
             peak = rss
             append(recipe, {"event": "rss", "peak_rss_mb": round(peak / 2**20)})
+        step = checkpoint_step(output_dir(recipe))
+        if step != saved:  # a kill loses the steps after the last of these
+            saved = step
+            append(recipe, {"event": "checkpoint", "step": step})
         time.sleep(every)
 
 
@@ -108,34 +114,98 @@ def signal_run(recipe: str, sig: signal.Signals, name: str) -> int:
 
 
 def status(recipe: str) -> int:
+    print(json.dumps(summary(recipe), indent=1))
+    return 0
+
+
+def summary(recipe: str) -> dict:
+    """The log in figures: segments, resumes, seconds computing and paused, peak RSS, checkpoint step, commits."""
     log = events(recipe)
-    paused, computed, since, pause_start = 0.0, 0.0, None, None
+    starts = [i for i, e in enumerate(log) if e["event"] == "start"]
+    segments = [segment_seconds(log[i:j], running=j == len(log) and not finished(recipe))
+                for i, j in zip(starts, [*starts[1:], len(log)], strict=True)]
+    peaks = [e["peak_rss_mb"] for e in log if e.get("peak_rss_mb")]
+    return {"segments": len(starts), "resumes": sum(bool(log[i].get("resume")) for i in starts),
+            "resumed_from_steps": [log[i]["from_step"] for i in starts if log[i].get("resume")],
+            "commits": [log[i].get("commit", "")[:7] or "not logged" for i in starts],
+            "seconds_computing": round(sum(c for c, _ in segments)),
+            "seconds_paused": round(sum(p for _, p in segments)), "peak_rss_mb": max(peaks, default=None),
+            "checkpoint_step": checkpoint_step(output_dir(recipe)), "finished": finished(recipe)}
+
+
+def segment_seconds(log: list[dict], running: bool) -> tuple[float, float]:
+    """(seconds computing, seconds paused) of one segment's events, from its start to its end event; a segment
+    killed with its session ends at its last event (or at the pause it was killed in)."""
+    paused, pause_start, end = 0.0, None, log[-1]["time"]
     for e in log:
-        if e["event"] == "start":
-            since = e["time"]
-        elif e["event"] == "end" and since is not None:
-            computed += e["time"] - since
-            since = None
-        elif e["event"] == "pause":
+        if e["event"] == "pause":
             pause_start = e["time"]
         elif e["event"] == "cont" and pause_start is not None:
-            paused += e["time"] - pause_start
-            pause_start = None
-    if since is not None:
-        computed += time.time() - since
-    segments = sum(e["event"] == "start" for e in log)
-    peaks = [e["peak_rss_mb"] for e in log if e.get("peak_rss_mb")]
-    print(json.dumps({"segments": segments, "resumes": sum(bool(e.get("resume")) for e in log),
-                      "wall_seconds_running": round(computed), "seconds_paused": round(paused),
-                      "seconds_computing": round(computed - paused), "peak_rss_mb": max(peaks, default=None),
-                      "checkpoint_step": checkpoint_step(output_dir(recipe)),
-                      "finished": (output_dir(recipe) / "metrics.json").is_file()}, indent=1))
+            paused, pause_start = paused + e["time"] - pause_start, None
+        elif e["event"] == "end":
+            end = e["time"]
+    if running:
+        end = time.time()
+    if pause_start is not None:  # still paused, or killed while paused
+        paused += end - pause_start if running else 0.0
+        end = end if running else pause_start
+    return end - log[0]["time"] - paused, paused
+
+
+def finished(recipe: str) -> bool:
+    return (output_dir(recipe) / "metrics.json").is_file()
+
+
+def report(recipe: str) -> int:
+    """Every evaluation of the run (test accuracy with its interval), the kept checkpoint, and the log's figures,
+    in benchmarks/results/RECIPE.md and .json (the run so far, until it has finished)."""
+    out, facts = output_dir(recipe), summary(recipe)
+    done = facts["finished"]
+    state = json.loads(((out / "history.json") if done else (out / "checkpoints" / "last" / "trainer_state.json"))
+                       .read_text())
+    results = REPO / "benchmarks" / "results"
+    metrics = json.loads((out / "metrics.json").read_text())["eval"] if done else state.get("best_metrics")
+    data = {"recipe": recipe, "log": facts, "history": state["history"], "best": state["best"],
+            "examples": metrics["num_examples"], "metrics": metrics if done else None,
+            "card": (out / "README.md").read_text() if done else None}
+    (results / f"{recipe}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (results / f"{recipe}.md").write_text(report_text(recipe, data))
+    print(report_text(recipe, data))
     return 0
+
+
+def report_text(recipe: str, data: dict) -> str:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from train_speed import machine
+
+    facts, rows, best = data["log"], data["history"], data["best"]
+    state = "finished" if facts["finished"] else f"not finished: checkpoint at step {facts['checkpoint_step']:,}"
+    lines = [f"# `{recipe}` to the end", "", f"Measured on: {machine()}.", "",
+             f"Command: `python benchmarks/long_run.py run {recipe}`, run again after each interruption (it resumes "
+             f"from checkpoints/last), then `python benchmarks/long_run.py report {recipe}`. State: {state}.", "",
+             f"Every evaluation is on all {data['examples']:,} test reviews.", "",
+             "| epoch | step | train loss | test loss | test accuracy [95% CI] | F1 | training s so far |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:  # the interval: normal approximation over all the test reviews
+        half = 1.96 * math.sqrt(r["accuracy"] * (1 - r["accuracy"]) / data["examples"])
+        shown = f"{r['accuracy']:.4f} [{r['accuracy'] - half:.4f}, {r['accuracy'] + half:.4f}]"
+        lines.append(f"| {r['epoch']:g} | {r['step']:,} | {r['train_loss']:.4f} | {r['loss']:.4f} | {shown} | "
+                     f"{r['f1']:.4f} | {r['train_time']:,.0f} |")
+    lines += ["", f"Kept: step {best['step']:,} (epoch {best['epoch']:g}), the lowest test {best['metric']}; it was "
+              "chosen on the set it is scored on, as the card's run was. The last epoch's row is chosen on nothing.",
+              "", f"The run: {facts['segments']} segment(s), {facts['resumes']} resume(s) (from steps "
+              f"{', '.join(f'{s:,}' for s in facts['resumed_from_steps']) or '-'}); "
+              f"{facts['seconds_computing'] / 3600:.2f} h computing, {facts['seconds_paused'] / 3600:.2f} h paused "
+              f"while other work was measured; peak RSS {facts['peak_rss_mb'] or '-'} MB; code of each segment: "
+              f"{', '.join(facts['commits'])}. A segment ends with its session; a kill loses the steps after the last "
+              "checkpoint (at most save_steps, or an epoch before save_steps existed), which the next segment redoes. "
+              "The history's training seconds include pauses that fell inside a step."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("run", "pause", "cont", "status"))
+    parser.add_argument("action", choices=("run", "pause", "cont", "status", "report"))
     parser.add_argument("recipe")
     args = parser.parse_args()
     if args.action == "run":
@@ -144,6 +214,8 @@ def main() -> int:
         return signal_run(args.recipe, signal.SIGSTOP, "pause")
     if args.action == "cont":
         return signal_run(args.recipe, signal.SIGCONT, "cont")
+    if args.action == "report":
+        return report(args.recipe)
     return status(args.recipe)
 
 

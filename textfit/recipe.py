@@ -188,7 +188,22 @@ def read_card(text: str) -> CardReading:
     meta, body = _front_matter(text)
     reading = CardReading()
     recipe, notes = reading.recipe, reading.notes
+    _model_and_data(meta, body, recipe)
+    for key, value in _stated_values(body, notes).items():
+        _read_setting(key, value, recipe, notes)
+    _batch_sizes(recipe, notes)
+    _eval_schedule(_results_table(body), recipe, notes)
+    versions = re.findall(BULLET + r"(Transformers|Pytorch|Datasets|Tokenizers)\s+([\w.+-]+)", body, re.M)
+    if versions:
+        notes.append("card's framework versions: " + ", ".join(f"{n} {v}" for n, v in versions))
+    reading.missing = [key for key in ESSENTIAL if key not in recipe]
+    order = ["card_model", "model", "dataset", *ESSENTIAL]
+    reading.recipe = {k: recipe[k] for k in order if k in recipe} | {k: v for k, v in recipe.items() if k not in order}
+    return reading
 
+
+def _model_and_data(meta: dict[str, Any], body: str, recipe: dict[str, Any]) -> None:
+    """The base model (a packaged one when textfit ships it) and the dataset, from the metadata or the prose."""
     base = meta.get("base_model")
     link = re.search(r"fine-tuned version of \[([^\]]+)\]", body)
     base = base if isinstance(base, str) else (link.group(1) if link else None)
@@ -205,6 +220,9 @@ def read_card(text: str) -> CardReading:
     elif named and named.group(1) != "None":
         recipe["dataset"] = named.group(1)
 
+
+def _stated_values(body: str, notes: list[str]) -> dict[str, str]:
+    """The hyperparameter list, completed from prose for what the list leaves out (each such reading noted)."""
     values = _hyperparameters(body)
     for key, pattern in PROSE_PATTERNS.items():
         if key not in values:
@@ -212,23 +230,29 @@ def read_card(text: str) -> CardReading:
             if match:
                 values[key] = match.group(1)
                 notes.append(f"{key} read from prose: {match.group(0)!r}")
-    for key, value in values.items():
-        number = re.match(rf"^({NUMBER})\b", value)
-        if key == "optimizer":
-            _optimizer(value, recipe, notes)
-        elif key == "lr_scheduler_type":
-            recipe[key] = value.split()[0].lower()
-        elif key == "mixed_precision":
-            lowered = value.lower()
-            recipe["precision"] = "fp32" if "none" in lowered else "bf16" if "bf16" in lowered else "fp16"
-            if recipe["precision"] == "fp16":  # a GPU's arithmetic: repeat the run in what this machine does best
-                recipe["precision"] = "auto"
-                notes.append(f"the card trained with mixed precision {value!r} (fp16, a GPU's); precision auto "
-                             "trains in bf16 where the CPU has it, else fp32")
-        elif key == "metric_for_best":
-            recipe[key] = "loss" if "loss" in value.lower() else value.lower().replace("validation ", "")
-        elif number:
-            recipe[key] = _number(number.group(1))
+    return values
+
+
+def _read_setting(key: str, value: str, recipe: dict[str, Any], notes: list[str]) -> None:
+    number = re.match(rf"^({NUMBER})\b", value)
+    if key == "optimizer":
+        _optimizer(value, recipe, notes)
+    elif key == "lr_scheduler_type":
+        recipe[key] = value.split()[0].lower()
+    elif key == "mixed_precision":
+        lowered = value.lower()
+        recipe["precision"] = "fp32" if "none" in lowered else "bf16" if "bf16" in lowered else "fp16"
+        if recipe["precision"] == "fp16":  # a GPU's arithmetic: repeat the run in what this machine does best
+            recipe["precision"] = "auto"
+            notes.append(f"the card trained with mixed precision {value!r} (fp16, a GPU's); precision auto "
+                         "trains in bf16 where the CPU has it, else fp32")
+    elif key == "metric_for_best":
+        recipe[key] = "loss" if "loss" in value.lower() else value.lower().replace("validation ", "")
+    elif number:
+        recipe[key] = _number(number.group(1))
+
+
+def _batch_sizes(recipe: dict[str, Any], notes: list[str]) -> None:
     shared = recipe.pop("batch_size", None)
     if shared is not None:  # one batch size stated for both
         for key in ("train_batch_size", "eval_batch_size"):
@@ -238,12 +262,3 @@ def read_card(text: str) -> CardReading:
     total = recipe.pop("total_train_batch_size", None)
     if total is not None:  # textfit's train_batch_size is the total over devices and accumulation
         recipe["train_batch_size"] = total
-
-    _eval_schedule(_results_table(body), recipe, notes)
-    versions = re.findall(BULLET + r"(Transformers|Pytorch|Datasets|Tokenizers)\s+([\w.+-]+)", body, re.M)
-    if versions:
-        notes.append("card's framework versions: " + ", ".join(f"{n} {v}" for n, v in versions))
-    reading.missing = [key for key in ESSENTIAL if key not in recipe]
-    order = ["card_model", "model", "dataset", *ESSENTIAL]
-    reading.recipe = {k: recipe[k] for k in order if k in recipe} | {k: v for k, v in recipe.items() if k not in order}
-    return reading

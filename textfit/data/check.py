@@ -38,28 +38,42 @@ def check_data(train: list[Example], evaluation: list[Example], label_names: lis
                max_length: int | None = None, seed: int = 42, task: Task = SINGLE) -> DataReport:
     report = DataReport()
     for name, examples in (("train", train), ("evaluation", evaluation)):
-        if not task.has_classes:
+        if task.has_classes:
+            _label_counts(name, examples, label_names, task, report)
+        elif examples:
             values = [float(ex.label) for ex in examples]
-            if values:
-                report.lines.append(f"{name}: {len(examples):,} texts; target {min(values):g} to {max(values):g}, "
-                                    f"mean {sum(values) / len(values):.3g}")
-            continue
-        counts = Counter(i for ex in examples for i in task.label_ids(ex.label))
-        shown = ", ".join(f"{label_names[i]} {counts.get(i, 0):,}" for i in range(len(label_names)))
-        per_text = f" ({sum(len(ex.label) for ex in examples) / max(len(examples), 1):.2f} per text)" \
-            if task.label_sets else ""
-        report.lines.append(f"{name}: {len(examples):,} texts; labels{per_text}: {shown}")
-        present = [counts[i] for i in range(len(label_names)) if counts.get(i)]
-        if name == "train" and present and max(present) / min(present) >= IMBALANCE_RATIO:
-            most, least = counts.most_common()[0], counts.most_common()[-1]
-            advice = "; consider --class-weights auto" if task.one_label_per_text else ""
-            report.warnings.append(
-                f"labels are imbalanced in train: {label_names[most[0]]} {most[1]:,} vs {label_names[least[0]]} "
-                f"{least[1]:,} ({most[1] / least[1]:.1f}:1){advice}")
-        missing = [label_names[i] for i in range(len(label_names)) if not counts.get(i)]
-        if missing and examples:
-            report.warnings.append(f"{name} has no example of: {', '.join(missing)}")
+            report.lines.append(f"{name}: {len(examples):,} texts; target {min(values):g} to {max(values):g}, "
+                                f"mean {sum(values) / len(values):.3g}")
+    _duplicates(train, evaluation, report)
+    if tokenizer is not None and max_length:
+        _truncation(train, tokenizer, min(max_length, tokenizer.model_max_length), seed, report)
+    languages = Counter(ex.extra.get("language") for ex in train if ex.extra.get("language"))
+    if languages:
+        report.lines.append("languages in train: " + ", ".join(f"{lang} {n:,}" for lang, n in languages.most_common()))
+    return report
 
+
+def _label_counts(name: str, examples: list[Example], label_names: list[str], task: Task, report: DataReport) -> None:
+    """Examples per label; warnings for imbalance in train and for labels a split never shows."""
+    counts = Counter(i for ex in examples for i in task.label_ids(ex.label))
+    shown = ", ".join(f"{label_names[i]} {counts.get(i, 0):,}" for i in range(len(label_names)))
+    per_text = f" ({sum(len(ex.label) for ex in examples) / max(len(examples), 1):.2f} per text)" \
+        if task.label_sets else ""
+    report.lines.append(f"{name}: {len(examples):,} texts; labels{per_text}: {shown}")
+    present = [counts[i] for i in range(len(label_names)) if counts.get(i)]
+    if name == "train" and present and max(present) / min(present) >= IMBALANCE_RATIO:
+        most, least = counts.most_common()[0], counts.most_common()[-1]
+        advice = "; consider --class-weights auto" if task.one_label_per_text else ""
+        report.warnings.append(
+            f"labels are imbalanced in train: {label_names[most[0]]} {most[1]:,} vs {label_names[least[0]]} "
+            f"{least[1]:,} ({most[1] / least[1]:.1f}:1){advice}")
+    missing = [label_names[i] for i in range(len(label_names)) if not counts.get(i)]
+    if missing and examples:
+        report.warnings.append(f"{name} has no example of: {', '.join(missing)}")
+
+
+def _duplicates(train: list[Example], evaluation: list[Example], report: DataReport) -> None:
+    """Texts repeated in train (with different labels, worse), and evaluation texts that train also holds."""
     by_text: dict[tuple, list[Example]] = defaultdict(list)
     for ex in train:
         by_text[_key(ex)].append(ex)
@@ -77,23 +91,19 @@ def check_data(train: list[Example], evaluation: list[Example], label_names: lis
         report.warnings.append(f"{len(shared):,} evaluation texts also appear in train (they flatter the evaluation),"
                                f" e.g. {_shown(shared)}")
 
-    if tokenizer is not None and max_length:
-        max_length = min(max_length, tokenizer.model_max_length)  # what training keeps: the model's limit wins
-        sample = train if len(train) <= TRUNCATION_SAMPLE else random.Random(seed).sample(train, TRUNCATION_SAMPLE)
-        lengths = [len(ids) for ids in tokenizer([ex.text for ex in sample],
-                                                 [ex.text_pair for ex in sample] if sample[0].text_pair else None,
-                                                 truncation=False)["input_ids"]]
-        cut = [n for n in lengths if n > max_length]
-        of = f"of a sample of {len(sample):,}" if len(sample) < len(train) else f"of {len(sample):,}"
-        line = f"max_length {max_length}: {len(cut):,} {of} train texts are truncated ({len(cut) / len(sample):.0%})"
-        if cut:
-            dropped = sum((n - max_length) / n for n in cut) / len(cut)
-            line += f", losing {dropped:.0%} of their tokens on average (longest {max(cut):,} tokens)"
-        report.lines.append(line)
-        if len(cut) / len(sample) >= 0.25:
-            report.warnings.append(line + "; a larger max_length keeps more of each text")
 
-    languages = Counter(ex.extra.get("language") for ex in train if ex.extra.get("language"))
-    if languages:
-        report.lines.append("languages in train: " + ", ".join(f"{lang} {n:,}" for lang, n in languages.most_common()))
-    return report
+def _truncation(train: list[Example], tokenizer, max_length: int, seed: int, report: DataReport) -> None:
+    """How many train texts (of a seeded sample) max_length cuts, and how much of them; a warning from a quarter."""
+    sample = train if len(train) <= TRUNCATION_SAMPLE else random.Random(seed).sample(train, TRUNCATION_SAMPLE)
+    lengths = [len(ids) for ids in tokenizer([ex.text for ex in sample],
+                                             [ex.text_pair for ex in sample] if sample[0].text_pair else None,
+                                             truncation=False)["input_ids"]]
+    cut = [n for n in lengths if n > max_length]
+    of = f"of a sample of {len(sample):,}" if len(sample) < len(train) else f"of {len(sample):,}"
+    line = f"max_length {max_length}: {len(cut):,} {of} train texts are truncated ({len(cut) / len(sample):.0%})"
+    if cut:
+        dropped = sum((n - max_length) / n for n in cut) / len(cut)
+        line += f", losing {dropped:.0%} of their tokens on average (longest {max(cut):,} tokens)"
+    report.lines.append(line)
+    if len(cut) / len(sample) >= 0.25:
+        report.warnings.append(line + "; a larger max_length keeps more of each text")

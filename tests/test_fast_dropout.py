@@ -20,6 +20,18 @@ def test_drop_rate_and_scale(p):
     assert y.mean().item() == pytest.approx(1.0, abs=0.01)  # expectation preserved
 
 
+def test_each_of_the_four_masks_from_one_draw_drops_at_rate_p_on_its_own():
+    torch.manual_seed(0)
+    keep = keep_mask(torch.Size([4 * 250_000 + 3]), 0.1)  # a size that four does not divide
+    assert keep.shape == (1_000_003,) and keep.dtype == torch.bool
+    lanes = keep[:1_000_000].view(-1, 4)  # lane k: the k-th 16 bits of each 64-bit draw
+    for lane in range(4):
+        assert 1 - lanes[:, lane].float().mean().item() == pytest.approx(0.1, abs=0.003)
+    both = (~lanes[:, 0] & ~lanes[:, 3]).float().mean().item()
+    assert both == pytest.approx(0.01, abs=0.001)  # independent: dropped together at p^2
+    assert keep_mask(torch.Size([2, 3, 5]), 0.5).shape == (2, 3, 5)
+
+
 def test_gradient_follows_the_mask():
     torch.manual_seed(1)
     x = torch.randn(1000, requires_grad=True)

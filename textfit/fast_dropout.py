@@ -2,15 +2,19 @@
 
 Profiling a bf16 training step of MiniLM-L6 at 16x256 on 2 cores shows `aten::bernoulli_` (dropout masks) taking
 30% of the time, most of it the attention-probabilities dropout over batch x heads x length x length
-elements. PyTorch's CPU dropout draws one float per element with `bernoulli_`; drawing 15-bit integers and
-comparing them with a threshold gives the same Bernoulli(1 - p) keep mask (to within 1/32768 of p) in a third of
-the time, and keeping that mask as bool (1 byte an element) for backward instead of a float mask.
+elements. PyTorch's CPU dropout draws one float per element with `bernoulli_`; comparing 16 random bits with a
+threshold gives the same Bernoulli(1 - p) keep mask (to within 2**-16 of p), and four such elements come from
+one 64-bit draw: 12.6M mask elements (one layer's attention at 16x256) take 17 ms, against 95 ms for
+`bernoulli_` and 52 ms for one int16 draw per element. The mask is kept as bool (1 byte an element) for
+backward instead of a float mask.
 
 What the model learns is unchanged in distribution: every element is still dropped with probability p and the
 kept ones scaled by 1/(1-p); only the random stream differs. On a GPU nothing here is used.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -48,8 +52,12 @@ class FastDropout(nn.Dropout):
 
 
 def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
-    """Bernoulli(1 - p) as bool: int16 random_() is uniform on [0, 2**15 - 1], so drop below p * 2**15."""
-    return torch.empty(shape, dtype=torch.int16).random_() >= round(p * 32768)
+    """Bernoulli(1 - p) as bool, from 16 random bits an element: four elements from each 64-bit draw (a full-range
+    int64 random_ viewed as int16), uniform on [-2**15, 2**15 - 1], kept from p's quantile up (p to within 2**-16).
+    Drawing an int16 per element directly costs 3x as much: the generator's time goes by draws, not by bits."""
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    return (words.view(torch.int16)[:n] >= round(p * 65536) - 32768).view(shape)
 
 
 def attention_with_fast_dropout(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):

@@ -93,7 +93,8 @@ def test_a_student_can_start_from_the_teachers_own_layers(small_model, sst2_samp
     students = {}
     for init in ("base", "teacher"):
         run = Distill(TrainConfig(model=str(small_model), dataset=str(sst2_sample), teacher=str(teacher_dir),
-                                  layers=1, student_init=init, max_length=32, output_dir=str(tmp_path / f"student-{init}")))
+                                  layers=1, student_init=init, max_length=32,
+                                  output_dir=str(tmp_path / f"student-{init}")))
         run._setup_accelerator()
         run._setup_data()
         run._setup_model()

@@ -1,0 +1,165 @@
+"""Where a training step's time goes: textfit's own loop set-up (model, batches, precision, dropout, optimizer),
+on real IMDB reviews, split into its phases and, inside forward and backward, into the kinds of operator.
+
+    python benchmarks/profile_step.py                        # 30 steps, max_length 256, batch 16: about 2 min
+    python benchmarks/profile_step.py --no-fast-dropout --precision fp32
+    python benchmarks/profile_step.py --freeze-embeddings    # what the word-embedding gradient costs
+
+The run is set up by FineTune exactly as `textfit train` sets it up; the steps are then taken here, phase by
+phase (forward, loss, backward, clipping, optimizer, zero_grad), each timed with perf_counter (a CPU runs them
+synchronously), over the same length-grouped batches the loop would take. A second pass over the same batches
+runs under torch.profiler and groups operator self-time by kind: matmul, attention softmax, dropout, layer norm,
+GELU, embedding gradient, dtype casts, the rest. Writes benchmarks/results/profile_step.md (appending a section
+per set-up, so several set-ups sit side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+def kind_of(name: str) -> str:
+    """The kind of an operator, by its aten name (self-time only, so a linear's addmm is not counted twice)."""
+    op = name.removeprefix("aten::").lower()
+    rules = (("matmul", lambda: op in ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear") or "mkldnn" in op),
+             ("attention softmax", lambda: "softmax" in op),
+             ("dropout", lambda: any(w in op for w in ("bernoulli", "dropout", "randint", "random"))),
+             ("layer norm", lambda: "layer_norm" in op),
+             ("GELU", lambda: "gelu" in op),
+             ("embedding (and its gradient)", lambda: "embedding" in op),
+             ("dtype casts", lambda: op in ("to", "_to_copy", "copy_", "_copy_from")),
+             ("optimizer", lambda: "adam" in op or "_foreach" in op))
+    return next((kind for kind, rule in rules if rule()), "other")
+
+
+def setup_run(args: argparse.Namespace, folder: Path):
+    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from train_speed import prepare_data
+
+    from textfit.config import TrainConfig
+    from textfit.training import FineTune
+
+    data = prepare_data(folder / "data", args.train_samples, 100)
+    config = TrainConfig(dataset=str(data), output_dir=str(folder / "out"), max_length=args.max_length,
+                         train_batch_size=args.batch_size, precision=args.precision,
+                         fast_dropout=args.fast_dropout, freeze_embeddings=args.freeze_embeddings,
+                         baseline="none", seed=42, learning_rate=5e-5)
+    run = FineTune(config)
+    run.setup()
+    return run
+
+
+def batches(run, count: int) -> list[dict]:
+    from textfit.batching import collate, length_grouped_batches
+
+    order = length_grouped_batches(run.train_set.lengths(), run.micro_batch, run.config.seed, 0,
+                                   run.config.group_by_length)
+    return [collate(run.train_set, indices, run.tokenizer.pad_token_id, run.config.pad_to_multiple_of)
+            for indices in order[:count]]
+
+
+def timed_step(run, batch: dict) -> dict[str, float]:
+    """One optimizer step as FineTune._step takes it, with each phase's seconds."""
+    acc, times = run.accelerator, {}
+    run._mode(training=True)
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    start = time.perf_counter()
+    logits = run.model(**inputs).logits
+    times["forward"] = time.perf_counter() - start
+    start = time.perf_counter()
+    loss = run.loss(logits, labels)
+    times["loss"] = time.perf_counter() - start
+    start = time.perf_counter()
+    acc.backward(loss)
+    times["backward"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if run.config.max_grad_norm > 0:
+        acc.clip_grad_norm_(run.model.parameters(), run.config.max_grad_norm)
+    times["clip"] = time.perf_counter() - start
+    start = time.perf_counter()
+    run.optimizer.step()
+    run.scheduler.step()
+    times["optimizer"] = time.perf_counter() - start
+    start = time.perf_counter()
+    run.optimizer.zero_grad(set_to_none=True)
+    times["zero_grad"] = time.perf_counter() - start
+    return times
+
+
+def operator_kinds(run, steps: list[dict]) -> dict[str, float]:
+    """Seconds of operator self-time per kind, over the steps, under torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in steps:
+            timed_step(run, batch)
+    kinds: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        kinds[kind_of(event.key)] += event.self_cpu_time_total / 1e6
+    return dict(kinds)
+
+
+def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict[str, float], tokens: int,
+           steps: int) -> str:
+    from train_speed import machine
+
+    total = sum(sum(p.values()) for p in phases)
+    kinds_total = sum(kinds.values()) or 1.0
+    setup = (f"precision {args.precision}, fast dropout {'on' if args.fast_dropout else 'off'}, embeddings "
+             f"{'frozen' if args.freeze_embeddings else 'trained'}, max_length {args.max_length}, batch "
+             f"{args.batch_size}")
+    lines = [f"## {setup}", "", f"Measured on: {machine()}. {steps} steps after {args.warmup} warm-up steps; "
+             f"{tokens / total:,.0f} real tokens/s; {total / steps * 1000:,.0f} ms per step.", "",
+             "| phase | ms per step (median) | share |", "|---|---|---|"]
+    for phase in phases[0]:
+        values = [p[phase] for p in phases]
+        lines.append(f"| {phase} | {statistics.median(values) * 1000:,.1f} | {sum(values) / total:.1%} |")
+    lines += ["", "Inside the steps, operator self-time by kind (torch.profiler, a second pass over the same batches; "
+              "the profiler's own overhead included):", "", "| kind | share |", "|---|---|"]
+    for kind, seconds in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {kind} | {seconds / kinds_total:.1%} |")
+    command = " ".join(["python benchmarks/profile_step.py", *sys.argv[1:]])
+    return "\n".join([*lines, "", f"Command: `{command}`", ""])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--train-samples", type=int, default=800)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--no-fast-dropout", dest="fast_dropout", action="store_false")
+    parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--output", default=str(RESULTS / "profile_step.md"))
+    args = parser.parse_args()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    with tempfile.TemporaryDirectory() as folder:
+        run = setup_run(args, Path(folder))
+        steps = batches(run, args.warmup + args.steps)
+        for batch in steps[:args.warmup]:  # the prepared model autocasts its forward itself, as in the loop
+            timed_step(run, batch)
+        phases = [timed_step(run, batch) for batch in steps[args.warmup:]]
+        kinds = operator_kinds(run, steps[args.warmup:args.warmup + 10])
+    tokens = sum(int(b["attention_mask"].sum()) for b in steps[args.warmup:])
+    text = report(args, phases, kinds, tokens, args.steps)
+    output = Path(args.output)
+    previous = output.read_text() if output.is_file() else "# Where a training step's time goes\n\n"
+    output.write_text(previous + text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

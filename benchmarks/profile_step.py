@@ -31,7 +31,8 @@ def kind_of(name: str) -> str:
     op = name.removeprefix("aten::").lower()
     rules = (("matmul", lambda: op in ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear") or "mkldnn" in op),
              ("attention softmax", lambda: "softmax" in op),
-             ("dropout", lambda: any(w in op for w in ("bernoulli", "dropout", "randint", "random"))),
+             ("dropout (drawing and applying masks)",
+              lambda: any(w in op for w in ("bernoulli", "dropout", "random")) or op in ("where", "ge")),
              ("layer norm", lambda: "layer_norm" in op),
              ("GELU", lambda: "gelu" in op),
              ("embedding (and its gradient)", lambda: "embedding" in op),
@@ -109,6 +110,24 @@ def operator_kinds(run, steps: list[dict]) -> dict[str, float]:
     return dict(kinds)
 
 
+def mask_costs(elements: int = 16 * 12 * 256 * 256, repeats: int = 5) -> dict[str, float]:
+    """Milliseconds for one layer's attention-dropout mask at 16x256 (batch x heads x length x length), three ways."""
+    import torch
+
+    ways = {"bernoulli_ (PyTorch's dropout)": lambda: torch.empty(elements).bernoulli_(0.9),
+            "one int16 draw per element": lambda: torch.empty(elements, dtype=torch.int16).random_(),
+            "four elements per int64 draw (textfit)":
+                lambda: torch.empty(elements // 4, dtype=torch.int64).random_(-(2**63), None).view(torch.int16)}
+    costs = {}
+    for name, draw in ways.items():
+        draw()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            draw()
+        costs[name] = (time.perf_counter() - start) / repeats * 1000
+    return costs
+
+
 def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict[str, float], tokens: int,
            steps: int) -> str:
     from train_speed import machine
@@ -128,6 +147,8 @@ def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict
               "the profiler's own overhead included):", "", "| kind | share |", "|---|---|"]
     for kind, seconds in sorted(kinds.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {kind} | {seconds / kinds_total:.1%} |")
+    lines += ["", "The random numbers of one layer's attention-dropout mask at 16x256 (12.6M elements): " + ", ".join(
+        f"{name} {ms:.0f} ms" for name, ms in mask_costs().items()) + "."]
     command = " ".join(["python benchmarks/profile_step.py", *sys.argv[1:]])
     return "\n".join([*lines, "", f"Command: `{command}`", ""])
 

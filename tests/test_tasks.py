@@ -182,7 +182,8 @@ def test_imdb_ratings_regression(small_model, tmp_path):
                          "--precision", "fp32", "--output", scored)
     assert result.returncode == 0, result.stderr[-2000:]
     again = json.loads(scored.read_text())
-    assert again["mae"] == pytest.approx(metrics["mae"], abs=1e-3) and "spearman" in result.stdout
+    # the same model on the same reviews; training evaluated in bf16 autocast, this in fp32
+    assert again["mae"] == pytest.approx(metrics["mae"], rel=2e-3) and "spearman" in result.stdout
     assert "regression head: one output, the predicted `rating`" in (out / "README.md").read_text()
 
 

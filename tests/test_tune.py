@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -48,6 +50,21 @@ def _finished(db) -> list:
     return _trials(db, "COMPLETE", "PRUNED")
 
 
+def _progress(db) -> tuple[int, bool]:
+    """(trials finished, whether a running trial has drawn both its settings), read straight from Optuna's SQLite
+    tables: loading the study each time was too slow to poll while trials take a few seconds each."""
+    if not db.exists():
+        return 0, False
+    with contextlib.closing(sqlite3.connect(db, timeout=1)) as con:
+        try:
+            done = con.execute("SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')").fetchone()[0]
+            drawn = con.execute("SELECT count(*) FROM trial_params JOIN trials USING (trial_id) "
+                                "WHERE trials.state = 'RUNNING'").fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are being created
+            return 0, False
+    return done, drawn == 2
+
+
 @pytest.mark.slow
 def test_a_killed_search_continues_to_the_same_number_of_trials(small_model, tmp_path):
     import optuna
@@ -62,9 +79,11 @@ def test_a_killed_search_continues_to_the_same_number_of_trials(small_model, tmp
     deadline = time.time() + 600
     db = out / "study.db"
     # the kill lands inside a trial: at least 3 finished and the next one started with its settings drawn
-    while not (len(_finished(db)) >= 3 and any(len(t.params) == 2 for t in _trials(db, "RUNNING"))) \
-            and first.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+    while True:
+        done, drawn = _progress(db)
+        if (done >= 3 and drawn) or first.poll() is not None or time.time() > deadline:
+            break
+        time.sleep(0.05)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     before = len(_finished(out / "study.db"))

@@ -42,6 +42,7 @@ PROBE_STEPS = 2  # timed steps per length, after one warm-up step
 FLOOR_TOKENS = 16  # the shortest batch timed: what a step costs whatever the texts (per_example interpolates)
 REPLAN_AFTER = 20  # real steps timed before the step count is fitted to the time left: the probe's few steps at
 # full length miss per-step costs that do not shrink with the texts (SST-2 at 5 min: 1,388 steps planned, 1,077 fit)
+WRITE_SLOWDOWN = 2.0  # at most this much slower on a busy machine: one thread among others, not a team of threads
 WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
 BASELINE_SECONDS_PER_CHAR = 2.3e-6  # the TF-IDF baseline's fit and scoring (results/baseline.md: 8.9 s for
 # 3,000 IMDB reviews, 7.6 s for 67,349 SST-2 sentences, 2 cores)
@@ -101,6 +102,7 @@ class Plan:
     write_seconds: float  # the baseline, the folder, its card, as estimated
     eta: float  # seconds from the command's start to a written folder, as planned
     replanned: str | None = None  # the step count fitted after REPLAN_AFTER real steps, in words
+    replanned_settings: dict[str, Any] = field(default_factory=dict)  # what that changed of `settings`
 
     def to_json(self) -> dict[str, Any]:
         return {"line": self.line(), **asdict(self)}
@@ -293,14 +295,19 @@ class Deadline:
         self.measured_eval = max(seconds, self.measured_eval)
 
     def slowdown(self) -> float:
-        if self.planned_step <= 0 or self.step_seconds <= 0:
+        """How much slower than planned the recent steps run (the median of the last 5, the first step left out:
+        it warms up kernels and caches, and once made a 60 s run give up after one step)."""
+        recent = self.taken[1:][-5:]
+        if self.planned_step <= 0 or not recent:
             return 1.0
-        return max(1.0, self.step_seconds / self.planned_step)
+        return max(1.0, float(np.median(recent)) / self.planned_step)
 
     def reserve(self) -> float:
-        """A last evaluation and the folder, at the pace the machine has now."""
+        """A last evaluation and the folder, at the pace the machine has now. Evaluation runs on every core as the
+        steps do, so it slows down as they did; the baseline and the folder are written by one thread, which a
+        busier machine slows far less (steps 9x slower with two CPU-bound processes beside them on 2 cores)."""
         slower = self.slowdown()
-        return max(self.measured_eval, self.eval_seconds * slower) + self.write_seconds * slower
+        return max(self.measured_eval, self.eval_seconds * slower) + self.write_seconds * min(slower, WRITE_SLOWDOWN)
 
     def must_stop(self) -> bool:
         """After this step, would one more step leave time for an evaluation and the folder?"""
@@ -310,15 +317,29 @@ class Deadline:
         return self.left() > self.reserve()
 
 
-def replanned_steps(plan: Plan, deadline: Deadline, done: int, ceiling: int) -> int:
-    """The step count that ends training in time for the planned evaluations and the folder, at the pace of the
-    steps taken so far (the first one warms up), between one more step and `ceiling` (MAX_EPOCHS of the data).
-    Evaluation and writing are expected to slow down as the steps did, never to speed up."""
+@dataclass
+class Replan:
+    """The run fitted to its real steps: what is left of it, at their pace."""
+
+    steps: int  # the step count the run now ends at
+    evaluations: int  # evaluations over the whole run (the plan's, or fewer if they no longer fit)
+    step_seconds: float  # the real steps' mean (the first one left out)
+
+
+def replan(plan: Plan, deadline: Deadline, done: int, ceiling: int) -> Replan:
+    """The step count that ends training in time for the evaluations and the folder, at the pace of the steps taken
+    so far, between one more step and `ceiling` (MAX_EPOCHS of the data). Evaluation is expected to slow down as the
+    steps did (never to speed up), and to keep within EVAL_SHARE of the budget: fewer evaluations when they would
+    take more."""
     real = float(np.mean(deadline.taken[1:] or deadline.taken))
     slower = max(1.0, real / plan.step_seconds) if plan.step_seconds > 0 else 1.0
-    to_come = plan.evaluations * plan.eval_seconds * slower + plan.write_seconds * slower
+    one_eval = plan.eval_seconds * slower
+    evaluations = plan.evaluations
+    if one_eval > 0:
+        evaluations = max(1, min(plan.evaluations, int(EVAL_SHARE * plan.budget / one_eval)))
+    to_come = evaluations * one_eval + plan.write_seconds * min(slower, WRITE_SLOWDOWN)
     train_left = deadline.left() - SAFETY * plan.budget - to_come
-    return int(min(ceiling, max(done + 1, done + train_left // real)))
+    return Replan(int(min(ceiling, max(done + 1, done + train_left // real))), evaluations, real)
 
 
 def epochs_for(steps: int, steps_per_epoch: int) -> float:

@@ -46,7 +46,7 @@ from textfit.training.budget import (
     make_plan,
     parse_budget,
     probe,
-    replanned_steps,
+    replan,
 )
 from textfit.training.callbacks import Callback, Console, StepReport, Tracking
 from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last
@@ -188,7 +188,8 @@ class FineTune:
         self.replan_at = min(REPLAN_AFTER, first_eval - 1) if first_eval else REPLAN_AFTER
         if resumed or self.replan_at < 3 or {"epochs", "max_steps"} & self.fixed:
             self.replan_at = None  # too few steps to time, or the flags fixed the length of the run
-        self.config = dataclasses.replace(cfg, **self.plan.settings, time_budget=None)
+        self.config = dataclasses.replace(cfg, **{**self.plan.settings, **self.plan.replanned_settings},
+                                          time_budget=None)
         self.data.train = seeded_subset(self.data.train, self.config.max_train_samples, cfg.seed)
         self.data.eval = seeded_subset(self.data.eval, self.config.max_eval_samples, cfg.seed)
         self.deadline = Deadline(self.started + budget, self.plan.eval_seconds, self.plan.write_seconds,
@@ -311,27 +312,30 @@ class FineTune:
             save_last(self.accelerator, self.checkpoints, st, cfg)
         if out_of_time and not st.stopped_early:
             kept = f"step {st.best['step']}" if st.best else "the final weights"
-            self._stop(f"the time budget ran out after step {st.global_step} of {self.total_steps}; the model kept "
-                       f"is the best evaluation so far ({kept})")
+            pace = f" (steps ran {self.deadline.slowdown():.1f}x as long as planned)" if self.plan else ""
+            self._stop(f"the time budget ran out after step {st.global_step} of {self.total_steps}{pace}; the model "
+                       f"kept is the best evaluation so far ({kept})")
         return not (last or st.stopped_early)
 
     def _replan(self) -> None:
-        """Fit the step count to the time left at the real steps' pace, so the learning rate decays to its end and
-        the evaluations spread over the run, instead of the deadline cutting it short (or leaving time unused)."""
+        """Fit the step count (and, if they no longer fit, the evaluations) to the time left at the real steps'
+        pace, so the learning rate decays to its end and the evaluations spread over the run, instead of the
+        deadline cutting it short (or leaving time unused)."""
         plan, cfg, done = self.plan, self.config, self.state.global_step
         ceiling = max(done + 1, math.ceil(MAX_EPOCHS * self.steps_per_epoch))
-        total = broadcast(replanned_steps(plan, self.deadline, done, ceiling) if self.is_main else None, self.world)
-        if total == self.total_steps:
+        fitted = broadcast(replan(plan, self.deadline, done, ceiling) if self.is_main else None, self.world)
+        if fitted.steps == self.total_steps and fitted.evaluations == plan.evaluations:
             return
-        changed = {"epochs": epochs_for(total, self.steps_per_epoch)}
+        changed = {"epochs": epochs_for(fitted.steps, self.steps_per_epoch)}
         if cfg.eval_strategy == "steps" and "eval_steps" not in self.fixed:
-            changed["eval_steps"] = math.ceil(total / plan.evaluations)
-        real = sum(self.deadline.taken[1:]) / max(1, len(self.deadline.taken) - 1)
-        plan.replanned = (f"re-planned after {done} steps at {real:.3f} s each (the probe said "
-                          f"{plan.step_seconds:.3f}): {total:,} steps instead of {self.total_steps:,}")
-        plan.settings.update(changed)
-        self.config, self.total_steps = dataclasses.replace(cfg, **changed), total
-        retarget(self.scheduler, self.config, total)
+            changed["eval_steps"] = math.ceil(fitted.steps / fitted.evaluations)
+        fewer = (f", {fitted.evaluations} evaluation(s) instead of {plan.evaluations}"
+                 if fitted.evaluations != plan.evaluations else "")
+        plan.replanned = (f"re-planned after {done} steps at {fitted.step_seconds:.3f} s each (the probe said "
+                          f"{plan.step_seconds:.3f}): {fitted.steps:,} steps instead of {self.total_steps:,}{fewer}")
+        plan.replanned_settings = changed
+        self.config, self.total_steps = dataclasses.replace(cfg, **changed), fitted.steps
+        retarget(self.scheduler, self.config, fitted.steps)
         if self.is_main:
             atomic_write_json(self.checkpoints / "plan.json", dataclasses.asdict(plan))
         self._emit("on_replan", plan.replanned)

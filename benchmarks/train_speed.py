@@ -52,10 +52,12 @@ Kept (each on by default, each can be turned off):
   with at most 8 widths up to 256 it stayed at 2.70 GB, at about the same speed (119 s vs 111 s, within the
   run-to-run noise), as oneDNN reuses its kernels for repeated shapes;
 - bf16 autocast where the CPU has native bf16 (`--precision fp32` turns it off), fp32 master weights;
-- fast dropout (`--no-fast-dropout`): dropout masks from 15-bit integers instead of `bernoulli_`, the attention
-  probabilities masked in bf16 and the 1/(1-p) scale moved to the smaller attention output. In the profile of a
-  bf16 step, `bernoulli_` alone was 30% of the time; fast dropout raised the loop's real tokens/s by about 25%
-  (3,300 -> 4,200 on real IMDB batches). Same drop probability and scaling, another random stream;
+- fast dropout (`--no-fast-dropout`): dropout masks from 16 random bits an element instead of `bernoulli_`'s
+  float, four elements from each 64-bit draw, the attention probabilities masked in bf16 and the 1/(1-p) scale
+  moved to the smaller attention output. In the profile of a bf16 step, `bernoulli_` alone was 30% of the time;
+  drawing one 16-bit integer per element raised the loop's real tokens/s by about 25%; four per 64-bit draw then
+  took the step at 16x256 from 1,366 to 1,128 ms (2,476 -> 2,999 real tokens/s; `benchmarks/profile_step.py`,
+  results/profile_step.md). Same drop probability (to 2**-16) and scaling, another random stream;
 - eager attention while training with attention dropout (PyTorch's CPU SDPA with dropout falls back to a slower
   unfused path: 1.27 s vs 1.06 s per 16x256 step), SDPA for evaluation;
 - fused AdamW (`torch.optim.AdamW(fused=True)`): the optimizer step fell from ~90 ms to ~14 ms per step;

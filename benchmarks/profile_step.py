@@ -9,8 +9,9 @@ The run is set up by FineTune exactly as `textfit train` sets it up; the steps a
 phase (forward, loss, backward, clipping, optimizer, zero_grad), each timed with perf_counter (a CPU runs them
 synchronously), over the same length-grouped batches the loop would take. A second pass over the same batches
 runs under torch.profiler and groups operator self-time by kind: matmul, attention softmax, dropout, layer norm,
-GELU, embedding gradient, dtype casts, the rest. Writes benchmarks/results/profile_step.md (appending a section
-per set-up, so several set-ups sit side by side).
+GELU, embedding gradient, dtype casts, the rest. With fast dropout, the same process then alternates the two ways
+of drawing dropout masks over the same batches (an A/B within one process: separate processes differ by more).
+Writes benchmarks/results/profile_step.md (appending a section per set-up, so several set-ups sit side by side).
 """
 
 from __future__ import annotations
@@ -128,8 +129,35 @@ def mask_costs(elements: int = 16 * 12 * 256 * 256, repeats: int = 5) -> dict[st
     return costs
 
 
+def one_draw_per_element(shape, p: float):
+    """The mask as textfit drew it before: one int16 draw per element (for the A/B below)."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.int16).random_() >= round(p * 32768)
+
+
+def mask_ab(run, steps: list[dict], blocks: int = 6) -> dict[str, float]:
+    """Median ms per step with each way of drawing the dropout masks, in this one process, over the same batches,
+    in alternating blocks (separate processes differ by more than the effect)."""
+    import textfit.fast_dropout as fast
+
+    ways = {"one int16 draw per element": one_draw_per_element, "four elements per int64 draw": fast.keep_mask}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    try:
+        for block in range(blocks):
+            for name in (list(ways) if block % 2 == 0 else list(ways)[::-1]):
+                fast.keep_mask = ways[name]  # the module's functions look it up at each call
+                start = time.perf_counter()
+                for batch in steps:
+                    timed_step(run, batch)
+                seconds[name].append((time.perf_counter() - start) / len(steps))
+    finally:
+        fast.keep_mask = ways["four elements per int64 draw"]
+    return {name: statistics.median(values) * 1000 for name, values in seconds.items()}
+
+
 def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict[str, float], tokens: int,
-           steps: int) -> str:
+           steps: int, ab: dict[str, float] | None) -> str:
     from train_speed import machine
 
     total = sum(sum(p.values()) for p in phases)
@@ -149,6 +177,10 @@ def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict
         lines.append(f"| {kind} | {seconds / kinds_total:.1%} |")
     lines += ["", "The random numbers of one layer's attention-dropout mask at 16x256 (12.6M elements): " + ", ".join(
         f"{name} {ms:.0f} ms" for name, ms in mask_costs().items()) + "."]
+    if ab:
+        first, second = ab.values()
+        lines += ["", "The same steps in this one process, in 6 alternating blocks of 5: " + ", ".join(
+            f"{name} {ms:,.0f} ms per step" for name, ms in ab.items()) + f" ({1 - second / first:.1%} less)."]
     command = " ".join(["python benchmarks/profile_step.py", *sys.argv[1:]])
     return "\n".join([*lines, "", f"Command: `{command}`", ""])
 
@@ -173,8 +205,9 @@ def main() -> int:
             timed_step(run, batch)
         phases = [timed_step(run, batch) for batch in steps[args.warmup:]]
         kinds = operator_kinds(run, steps[args.warmup:args.warmup + 10])
+        ab = mask_ab(run, steps[args.warmup:args.warmup + 5]) if args.fast_dropout else None
     tokens = sum(int(b["attention_mask"].sum()) for b in steps[args.warmup:])
-    text = report(args, phases, kinds, tokens, args.steps)
+    text = report(args, phases, kinds, tokens, args.steps, ab)
     output = Path(args.output)
     previous = output.read_text() if output.is_file() else "# Where a training step's time goes\n\n"
     output.write_text(previous + text + "\n")

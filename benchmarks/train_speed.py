@@ -56,7 +56,7 @@ Kept (each on by default, each can be turned off):
   float, four elements from each 64-bit draw, the attention probabilities masked in bf16 and the 1/(1-p) scale
   moved to the smaller attention output. In the profile of a bf16 step, `bernoulli_` alone was 30% of the time;
   drawing one 16-bit integer per element raised the loop's real tokens/s by about 25%; four per 64-bit draw then
-  took the step at 16x256 from 1,366 to 1,128 ms (2,476 -> 2,999 real tokens/s; `benchmarks/profile_step.py`,
+  took about 11% off a step at 16x256 (measured within one process: `benchmarks/profile_step.py`,
   results/profile_step.md). Same drop probability (to 2**-16) and scaling, another random stream;
 - eager attention while training with attention dropout (PyTorch's CPU SDPA with dropout falls back to a slower
   unfused path: 1.27 s vs 1.06 s per 16x256 step), SDPA for evaluation;

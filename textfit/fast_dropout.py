@@ -4,9 +4,9 @@ Profiling a bf16 training step of MiniLM-L6 at 16x256 on 2 cores shows `aten::be
 30% of the time, most of it the attention-probabilities dropout over batch x heads x length x length
 elements. PyTorch's CPU dropout draws one float per element with `bernoulli_`; comparing 16 random bits with a
 threshold gives the same Bernoulli(1 - p) keep mask (to within 2**-16 of p), and four such elements come from
-one 64-bit draw: 12.6M mask elements (one layer's attention at 16x256) take 17 ms, against 95 ms for
-`bernoulli_` and 52 ms for one int16 draw per element. The mask is kept as bool (1 byte an element) for
-backward instead of a float mask.
+one 64-bit draw: a third of the time of one int16 draw per element, a seventh of `bernoulli_`'s, and about 11%
+off a whole training step at 16x256 (benchmarks/results/profile_step.md). The mask is kept as bool (1 byte an
+element) for backward instead of a float mask.
 
 What the model learns is unchanged in distribution: every element is still dropped with probability p and the
 kept ones scaled by 1/(1-p); only the random stream differs. On a GPU nothing here is used.

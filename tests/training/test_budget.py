@@ -168,7 +168,7 @@ def _watch(command: list[str], budget: float, busy_after: tuple[str, ...] = ()) 
 def test_a_run_on_real_data_ends_inside_its_budget_on_a_busy_cpu(small_model, tmp_path):
     """One CPU-bound process starts beside the run when the plan is printed (its steps slow down), a second when
     the step count has been fitted to that pace: the run still ends inside its budget."""
-    out, budget = tmp_path / "budget", 90
+    out, budget = tmp_path / "budget", 70
     seconds, output = _watch([sys.executable, "-m", "textfit", "train", "--model", str(small_model), "--dataset",
                               str(SHARED_DATA / "imdb"), "--eval-split", "test", "--time-budget", f"{budget}s",
                               "--max-length", "128", "--learning-rate", "1e-4", "--output-dir", str(out)], budget,

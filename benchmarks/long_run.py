@@ -5,6 +5,7 @@
     python benchmarks/long_run.py cont imdb-distilbert-full     # SIGCONT
     python benchmarks/long_run.py status imdb-distilbert-full   # segments, pauses, steps, peak memory
     python benchmarks/long_run.py report imdb-distilbert-full   # results/imdb-distilbert-full.md and .json
+    python benchmarks/long_run.py report imdb-distilbert-full --repo ../fullimdb   # a run in another clone
 
 Each segment is one `textfit train --recipe NAME` process (with `--resume` when a checkpoint is there) under
 `/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself; a sampler
@@ -32,11 +33,12 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+RUN_REPO = REPO  # the checkout the run lives in (--repo: a separate clone, so pulls cannot change its code)
 
 
 def output_dir(recipe: str) -> Path:
-    config = yaml.safe_load((REPO / "textfit" / "recipes" / f"{recipe}.yaml").read_text())
-    return REPO / config["output_dir"]
+    config = yaml.safe_load((RUN_REPO / "textfit" / "recipes" / f"{recipe}.yaml").read_text())
+    return RUN_REPO / config["output_dir"]
 
 
 def log_path(recipe: str) -> Path:
@@ -67,9 +69,10 @@ def run(recipe: str) -> int:
     cmd += ["--resume"] if resume else ["--overwrite"]
     timing = out.with_suffix(".time.txt")
     timing.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=REPO, env=env)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(RUN_REPO)}
+    process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=RUN_REPO, env=env)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RUN_REPO, capture_output=True,
+                            text=True).stdout.strip()
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,
                     "command": " ".join(cmd), "commit": commit})
     threading.Thread(target=watch_memory, args=(recipe, process), daemon=True).start()
@@ -207,7 +210,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("run", "pause", "cont", "status", "report"))
     parser.add_argument("recipe")
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="the checkout the run lives in (default: this one); the report goes to this one's "
+                             "benchmarks/results")
     args = parser.parse_args()
+    global RUN_REPO
+    RUN_REPO = args.repo.resolve()
     if args.action == "run":
         return run(args.recipe)
     if args.action == "pause":

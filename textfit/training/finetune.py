@@ -304,6 +304,7 @@ class FineTune:
             st.log_loss_sum, st.log_steps = 0.0, 0
         if st.global_step == self.replan_at:
             self._replan()
+            cfg = self.config  # the re-planned settings decide what is due from this step on
         end_of_epoch, last = st.step_in_epoch >= self.steps_per_epoch, st.global_step >= self.total_steps
         out_of_time = not last and self._out_of_time()
         if eval_due(cfg, st.global_step, end_of_epoch, last) or (out_of_time and self.deadline.can_evaluate()):

@@ -192,6 +192,10 @@ def test_a_run_on_real_data_ends_inside_its_budget_on_a_busy_cpu(small_model, tm
     assert math.ceil(recipe["epochs"] * per_epoch) == steps  # the saved recipe repeats the re-planned run
     if history["stopped_early"]:  # the second process slowed it again: it says so, and what it kept
         assert "the time budget ran out" in history["stop_reason"] and "the time budget ran out" in card
+    cut = re.search(r"scored on ([\d,]+) of the ([\d,]+) evaluation texts", history["stop_reason"] or "")
+    if cut:  # no evaluation fitted before the stop: the final weights were scored on what the time left allowed
+        scored = json.loads((out / "metrics.json").read_text())["eval"]["num_examples"]
+        assert scored == int(cut.group(1).replace(",", "")) < int(cut.group(2).replace(",", ""))
 
 
 def history_of(out: Path) -> dict:

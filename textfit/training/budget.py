@@ -42,6 +42,7 @@ PROBE_STEPS = 2  # timed steps per length, after one warm-up step
 FLOOR_TOKENS = 16  # the shortest batch timed: what a step costs whatever the texts (per_example interpolates)
 REPLAN_AFTER = 20  # real steps timed before the step count is fitted to the time left: the probe's few steps at
 # full length miss per-step costs that do not shrink with the texts (SST-2 at 5 min: 1,388 steps planned, 1,077 fit)
+FINAL_EVAL_FLOOR = 100  # evaluation texts a run cut short before any evaluation is still scored on, at least
 WRITE_SLOWDOWN = 2.0  # at most this much slower on a busy machine: one thread among others, not a team of threads
 WRITE_SECONDS = 8.0  # writing the folder, its pictures and card (measured: 3-5 s for MiniLM)
 BASELINE_SECONDS_PER_CHAR = 2.3e-6  # the TF-IDF baseline's fit and scoring (results/baseline.md: 8.9 s for
@@ -295,9 +296,9 @@ class Deadline:
         self.measured_eval = max(seconds, self.measured_eval)
 
     def slowdown(self) -> float:
-        """How much slower than planned the recent steps run (the median of the last 5, the first step left out:
+        """How much slower than planned the recent steps run (the median of the last 3, the first step left out:
         it warms up kernels and caches, and once made a 60 s run give up after one step)."""
-        recent = self.taken[1:][-5:]
+        recent = self.taken[1:][-3:]
         if self.planned_step <= 0 or not recent:
             return 1.0
         return max(1.0, float(np.median(recent)) / self.planned_step)

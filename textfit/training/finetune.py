@@ -38,8 +38,10 @@ from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
 from textfit.precision import resolve_precision
 from textfit.training.budget import (
+    FINAL_EVAL_FLOOR,
     MAX_EPOCHS,
     REPLAN_AFTER,
+    WRITE_SLOWDOWN,
     Deadline,
     Plan,
     epochs_for,
@@ -427,10 +429,28 @@ class FineTune:
             save_best(self.accelerator, model, self.checkpoints, mistakes, self.eval_probs)
 
     # ------------------------------------------------------------------ save
+    def _fit_final_evaluation(self) -> None:
+        """A budget that ran out before any evaluation could fit leaves time for part of one: the final weights are
+        scored on the seeded share of the evaluation set that fits (at least FINAL_EVAL_FLOOR texts), and the stop
+        reason says so. The baseline and the card then use the same texts."""
+        deadline, total = self.deadline, len(self.data.eval)
+        if deadline is None or self.plan is None or deadline.can_evaluate() or not total:
+            return
+        per_text = deadline.eval_seconds * deadline.slowdown() / total
+        room = deadline.left() - deadline.write_seconds * min(deadline.slowdown(), WRITE_SLOWDOWN)
+        kept = broadcast(max(FINAL_EVAL_FLOOR, int(room / per_text)) if per_text > 0 else total, self.world)
+        if kept >= total:
+            return
+        self.data.eval = seeded_subset(self.data.eval, kept, self.config.seed)
+        self.eval_set = self.encode(self.data.eval)
+        self.state.stop_reason = (f"{self.state.stop_reason}; the final weights were scored on {kept:,} of the "
+                                  f"{total:,} evaluation texts, what the time left allowed")
+
     def save(self) -> Result:
         """Write the output folder (the main process writes; every process takes part in a last evaluation)."""
         st = self.state
-        if st.best is None:  # no evaluation was asked for: keep the final weights
+        if st.best is None:  # no evaluation was asked for, or none fitted a time budget: keep the final weights
+            self._fit_final_evaluation()
             st.best_metrics = self.evaluate(self.eval_set)
             self._save_best()
         self.accelerator.wait_for_everyone()

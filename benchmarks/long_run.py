@@ -79,8 +79,7 @@ def run(recipe: str) -> int:
     code = process.wait()
     text = timing.read_text() if timing.is_file() else ""
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    append(recipe, {"event": "end", "exit_code": code, "step": checkpoint_step(out),
-                    "finished": (out / "metrics.json").is_file(),
+    append(recipe, {"event": "end", "exit_code": code, "step": checkpoint_step(out), "finished": finished(recipe),
                     "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else None})
     return code
 
@@ -171,9 +170,10 @@ def report(recipe: str) -> int:
     data = {"recipe": recipe, "log": facts, "history": state["history"], "best": state["best"],
             "examples": metrics["num_examples"], "metrics": metrics if done else None,
             "card": (out / "README.md").read_text() if done else None}
+    text = report_text(recipe, data)
     (results / f"{recipe}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (results / f"{recipe}.md").write_text(report_text(recipe, data))
-    print(report_text(recipe, data))
+    (results / f"{recipe}.md").write_text(text)
+    print(text)
     return 0
 
 
@@ -183,9 +183,11 @@ def report_text(recipe: str, data: dict) -> str:
 
     facts, rows, best = data["log"], data["history"], data["best"]
     state = "finished" if facts["finished"] else f"not finished: checkpoint at step {facts['checkpoint_step']:,}"
+    where = "" if RUN_REPO == REPO else f" --repo {os.path.relpath(RUN_REPO, REPO)}"
     lines = [f"# `{recipe}` to the end", "", f"Measured on: {machine()}.", "",
-             f"Command: `python benchmarks/long_run.py run {recipe}`, run again after each interruption (it resumes "
-             f"from checkpoints/last), then `python benchmarks/long_run.py report {recipe}`. State: {state}.", "",
+             f"Command: `python benchmarks/long_run.py run {recipe}{where}`, run again after each interruption (it "
+             f"resumes from checkpoints/last), then `python benchmarks/long_run.py report {recipe}{where}`. "
+             f"State: {state}.", "",
              f"Every evaluation is on all {data['examples']:,} test reviews.", "",
              "| epoch | step | train loss | test loss | test accuracy [95% CI] | F1 | training s so far |",
              "|---|---|---|---|---|---|---|"]

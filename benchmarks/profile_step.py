@@ -27,6 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
+AB_BLOCKS, AB_STEPS = 6, 5  # the mask A/B: alternating blocks of this many steps
+
+
 def kind_of(name: str) -> str:
     """The kind of an operator, by its aten name (self-time only, so a linear's addmm is not counted twice)."""
     op = name.removeprefix("aten::").lower()
@@ -136,7 +139,7 @@ def one_draw_per_element(shape, p: float):
     return torch.empty(shape, dtype=torch.int16).random_() >= round(p * 32768)
 
 
-def mask_ab(run, steps: list[dict], blocks: int = 6) -> dict[str, float]:
+def mask_ab(run, steps: list[dict], blocks: int = AB_BLOCKS) -> dict[str, float]:
     """Median ms per step with each way of drawing the dropout masks, in this one process, over the same batches,
     in alternating blocks (separate processes differ by more than the effect)."""
     import textfit.fast_dropout as fast
@@ -179,8 +182,9 @@ def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict
         f"{name} {ms:.0f} ms" for name, ms in mask_costs().items()) + "."]
     if ab:
         first, second = ab.values()
-        lines += ["", "The same steps in this one process, in 6 alternating blocks of 5: " + ", ".join(
-            f"{name} {ms:,.0f} ms per step" for name, ms in ab.items()) + f" ({1 - second / first:.1%} less)."]
+        shown = ", ".join(f"{name} {ms:,.0f} ms per step" for name, ms in ab.items())
+        lines += ["", f"The same steps in this one process, in {AB_BLOCKS} alternating blocks of {AB_STEPS}: "
+                      f"{shown} ({1 - second / first:.1%} less)."]
     command = " ".join(["python benchmarks/profile_step.py", *sys.argv[1:]])
     return "\n".join([*lines, "", f"Command: `{command}`", ""])
 
@@ -205,7 +209,7 @@ def main() -> int:
             timed_step(run, batch)
         phases = [timed_step(run, batch) for batch in steps[args.warmup:]]
         kinds = operator_kinds(run, steps[args.warmup:args.warmup + 10])
-        ab = mask_ab(run, steps[args.warmup:args.warmup + 5]) if args.fast_dropout else None
+        ab = mask_ab(run, steps[args.warmup:args.warmup + AB_STEPS]) if args.fast_dropout else None
     tokens = sum(int(b["attention_mask"].sum()) for b in steps[args.warmup:])
     text = report(args, phases, kinds, tokens, args.steps, ab)
     output = Path(args.output)

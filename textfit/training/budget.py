@@ -308,7 +308,12 @@ class Deadline:
         steps do, so it slows down as they did; the baseline and the folder are written by one thread, which a
         busier machine slows far less (steps 9x slower with two CPU-bound processes beside them on 2 cores)."""
         slower = self.slowdown()
-        return max(self.measured_eval, self.eval_seconds * slower) + self.write_seconds * min(slower, WRITE_SLOWDOWN)
+        return max(self.measured_eval, self.eval_seconds * slower) + self.writing(slower)
+
+    def writing(self, slower: float | None = None) -> float:
+        """The baseline and the folder at `slower` times the planned pace (the recent pace by default): one thread,
+        so never more than WRITE_SLOWDOWN times the plan."""
+        return self.write_seconds * min(self.slowdown() if slower is None else slower, WRITE_SLOWDOWN)
 
     def must_stop(self) -> bool:
         """After this step, would one more step leave time for an evaluation and the folder?"""
@@ -338,7 +343,7 @@ def replan(plan: Plan, deadline: Deadline, done: int, ceiling: int) -> Replan:
     evaluations = plan.evaluations
     if one_eval > 0:
         evaluations = max(1, min(plan.evaluations, int(EVAL_SHARE * plan.budget / one_eval)))
-    to_come = evaluations * one_eval + plan.write_seconds * min(slower, WRITE_SLOWDOWN)
+    to_come = evaluations * one_eval + deadline.writing(slower)
     train_left = deadline.left() - SAFETY * plan.budget - to_come
     return Replan(int(min(ceiling, max(done + 1, done + train_left // real))), evaluations, real)
 

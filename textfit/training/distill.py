@@ -94,8 +94,9 @@ class Distill(FineTune):
         match. A regression teacher's head is saved in target units, so the student keeps its own head there."""
         if self.config.student_init != "teacher":
             return
-        own, head = model.state_dict(), {f"{name}.{p}" for name, module in model.named_modules()
-                                         if module is output_layer(model) for p in ("weight", "bias")}
+        last = output_layer(model)
+        own = model.state_dict()
+        head = {f"{name}.{p}" for name, module in model.named_modules() if module is last for p in ("weight", "bias")}
         teacher = load_file(self.teacher.path / "model.safetensors")
         taken = {k: v for k, v in teacher.items() if k in own and own[k].shape == v.shape
                  and (self.units.identity or k not in head)}

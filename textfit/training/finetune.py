@@ -41,7 +41,6 @@ from textfit.training.budget import (
     FINAL_EVAL_FLOOR,
     MAX_EPOCHS,
     REPLAN_AFTER,
-    WRITE_SLOWDOWN,
     Deadline,
     Plan,
     epochs_for,
@@ -437,14 +436,15 @@ class FineTune:
         if deadline is None or self.plan is None or deadline.can_evaluate() or not total:
             return
         per_text = deadline.eval_seconds * deadline.slowdown() / total
-        room = deadline.left() - deadline.write_seconds * min(deadline.slowdown(), WRITE_SLOWDOWN)
+        room = deadline.left() - deadline.writing()
         kept = broadcast(max(FINAL_EVAL_FLOOR, int(room / per_text)) if per_text > 0 else total, self.world)
         if kept >= total:
             return
         self.data.eval = seeded_subset(self.data.eval, kept, self.config.seed)
         self.eval_set = self.encode(self.data.eval)
-        self.state.stop_reason = (f"{self.state.stop_reason}; the final weights were scored on {kept:,} of the "
-                                  f"{total:,} evaluation texts, what the time left allowed")
+        reason = self.state.stop_reason or "the time budget was nearly spent"
+        self.state.stop_reason = (f"{reason}; the final weights were scored on {kept:,} of the {total:,} evaluation "
+                                  "texts, what the time left allowed")
 
     def save(self) -> Result:
         """Write the output folder (the main process writes; every process takes part in a last evaluation)."""

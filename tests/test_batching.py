@@ -155,3 +155,26 @@ def test_windows_cover_a_long_text_and_average_their_scores(small_model, imdb_sa
     result = run_textfit("predict", trained, "--windows", endings[0])
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\t")[0] == clf.labels[int(probs[0].argmax())]
+
+
+def test_evaluate_reads_long_texts_whole_in_windows(imdb_sample, trained, tmp_path):
+    import textfit
+    from tests.conftest import run_textfit
+    from textfit.evaluate import evaluate_folder
+
+    rows = [json.loads(line) for line in (imdb_sample / "test.jsonl").open()][:30]
+    names = {0: "negative", 1: "positive", "neg": "negative", "pos": "positive"}  # the sentiment names `trained` knows
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text("".join(json.dumps({"text": r["text"], "label": names[r["label"]]}) + "\n" for r in rows))
+    clf = textfit.load(trained, precision="fp32")
+    whole, _, count = evaluate_folder(clf, str(reviews), windows=True)
+    cut, _, _ = evaluate_folder(clf, str(reviews))
+    assert count == 30 and whole["loss"] != pytest.approx(cut["loss"], rel=1e-4)  # long reviews were read past the cut
+
+    out = tmp_path / "windows.json"
+    result = run_textfit("evaluate", trained, "--dataset", reviews, "--windows", "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "read whole in windows" in result.stdout
+    saved = json.loads(out.read_text())
+    assert saved["windows"] is True and saved["num_examples"] == 30
+    assert saved["accuracy"] == whole["accuracy"] and saved["loss"] == pytest.approx(whole["loss"], rel=1e-5)

@@ -124,6 +124,9 @@ def _evaluate_flags(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--one-threshold", action="store_true",
                           help="multi-label: the one global threshold for every label, not each label's own")
     evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--windows", action="store_true",
+                          help="score long texts whole, as `predict --windows` reads them: does reading past "
+                               "max_length pay on this data?")
     _add_backend_flags(evaluate)
     evaluate.set_defaults(backend="torch", precision="fp32")  # the model as trained, unless asked otherwise
     evaluate.add_argument("--output", help="write the metrics as JSON here")
@@ -345,11 +348,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                per_label_thresholds=not args.one_threshold)
     metrics, split, count = evaluate_folder(clf, args.dataset, args.eval_split, text_column=args.text_column,
                                             label_column=args.label_column, text_pair_column=args.text_pair_column,
-                                            max_samples=args.max_eval_samples)
-    print(f"{args.model_dir} on {args.dataset} [{split}], {count} examples ({clf.backend.name})")
+                                            max_samples=args.max_eval_samples, windows=args.windows)
+    read = ", long texts read whole in windows" if args.windows else ""
+    print(f"{args.model_dir} on {args.dataset} [{split}], {count} examples ({clf.backend.name}{read})")
     print("\n".join(metric_lines(metrics)))
     if args.output:
-        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, **metrics})
+        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, "windows": args.windows, **metrics})
     return 0
 
 

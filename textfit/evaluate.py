@@ -13,14 +13,15 @@ SHOWN = ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted", "subset
 
 def evaluate_folder(clf: Classifier, dataset: str, split: str | None = None, *, text_column: str | None = None,
                     label_column: str | None = None, text_pair_column: str | None = None,
-                    max_samples: int | None = None) -> tuple[dict[str, Any], str, int]:
-    """(metrics, the split read, examples scored). Columns default to the ones the model was trained on."""
+                    max_samples: int | None = None, windows: bool = False) -> tuple[dict[str, Any], str, int]:
+    """(metrics, the split read, examples scored). Columns default to the ones the model was trained on. With
+    `windows`, texts longer than the model's max_length are read whole (overlapping windows, scores averaged)."""
     saved = clf.folder.columns
     columns = Columns(text_column or saved.text, label_column or saved.label, text_pair_column or saved.text_pair,
                       saved.label_pattern)
     examples, split = load_eval_examples(dataset, split, columns, clf.labels, max_samples, clf.folder.seed, clf.task)
     pairs = [ex.text_pair for ex in examples] if columns.text_pair else None
-    scores = clf.predict_proba([ex.text for ex in examples], pairs)
+    scores = clf.predict_proba([ex.text for ex in examples], pairs, windows=windows)
     languages = [ex.extra.get("language") for ex in examples]
     metrics = clf.task.evaluate(scores, [ex.label for ex in examples], clf.labels, threshold=clf.threshold,
                                 languages=languages if all(languages) else None, per_label=clf.thresholds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import run_textfit, small_run_config
-from textfit.findings import run_findings
+from textfit.findings import overfitting_so_far, run_findings
 from textfit.training import train
 
 
@@ -36,13 +36,23 @@ def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample,
     # 160 sentences, 8 epochs at a high learning rate: the model memorises them and validation loss climbs
     out = tmp_path / "overfit"
     train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4))
-    assert "the model is overfitting; the checkpoint of step" in capsys.readouterr().out  # said as it happens
+    history = json.loads((out / "history.json").read_text())["history"]
+    by_loss = min(history, key=lambda row: row["loss"])
+    # which of the two it is follows the history: accuracy at the end below the loss-best's is overfitting
+    confident = history[-1]["accuracy"] > by_loss["accuracy"]
+    said = "grows confident rather than overfitting" if confident else "the model is overfitting"
+    assert f"{said}; the checkpoint of step {by_loss['step']} is kept" in capsys.readouterr().out  # as it happens
     found = findings_of(out)
-    assert any(f.startswith("Overfitting: validation loss was lowest at") for f in found), found
+    start = "Growing confident, not overfitting: " if confident else "Overfitting: "
+    overfit = [f for f in found if f.startswith(start + "validation loss was lowest at")]
+    assert len(overfit) == 1, found
     kept = json.loads((out / "metrics.json").read_text())["kept"]
-    overfit = next(f for f in found if f.startswith("Overfitting"))
-    assert f"The model kept is that best evaluation, step {kept['step']}" in overfit
-    assert "**Finding.** Overfitting" in (out / "README.md").read_text()
+    assert kept["step"] == by_loss["step"]
+    if confident:  # the kept evaluation and the flag that keeps the other are in the disagreement finding
+        assert any("--metric-for-best accuracy keeps" in f for f in found), found
+    else:
+        assert f"The model kept is that best evaluation, step {kept['step']}" in overfit[0]
+    assert f"**Finding.** {start}" in (out / "README.md").read_text()
 
 
 def test_a_learning_rate_too_low_is_no_learning(small_model, sst2_sample, tmp_path):
@@ -158,5 +168,14 @@ def test_loss_best_and_accuracy_best_disagree_in_one_sentence():
     by_accuracy = {"step": 200, "epoch": 2, "metric": "accuracy", "value": 0.834}
     (said,) = [f for f in run_findings(history, by_accuracy, metrics, counts, 5e-5) if "disagree" in f]
     assert "--metric-for-best loss keeps step 100 (epoch 1)'s" in said
+    # loss rose twice while accuracy ended above the loss-best's: confidence, not overfitting, and said so
+    (confident,) = [f for f in run_findings(history, by_loss, metrics, counts, 5e-5) if "validation loss was" in f]
+    assert confident.startswith("Growing confident, not overfitting: validation loss was lowest at step 100")
+    assert "yet accuracy went from 0.8240 to 0.8300" in confident
+    worse = [*history[:2], row(300, 0.47, 0.820)]  # the last evaluation below the loss-best's accuracy: overfitting
+    assert any(f.startswith("Overfitting: ") for f in run_findings(worse, by_loss, metrics, counts, 5e-5))
+    assert overfitting_so_far(history, "accuracy") == "growing confident"
+    assert overfitting_so_far(worse, "accuracy") == "overfitting"
+    assert overfitting_so_far(history[:2], "accuracy") is None  # one rise is noise
     agree = [row(100, 0.40, 0.834), row(200, 0.43, 0.834)]  # a tie that includes the loss-best: no finding
     assert not [f for f in run_findings(agree, by_loss, metrics, counts, 5e-5) if "disagree" in f]

@@ -3,7 +3,9 @@
 The reference cards all show the same story (validation loss bottoms out at epoch 2 and rises while training
 loss falls) and leave it to the reader. These checks say it, in the terminal and in the card:
 - overfitting: validation loss higher than its minimum in each of the last `patience` or more evaluations
-  while training loss kept falling; names the best evaluation and whether it is the one kept;
+  while training loss kept falling; names the best evaluation and whether it is the one kept. When the task's
+  metric is better at the last evaluation than at the loss-best one, the model grew confident (its loss counts
+  confident mistakes) rather than worse at the task, and the finding says that instead;
 - no learning: losses flat, and accuracy no better than always answering the most common class or validation
   loss still near a know-nothing model's (ln of the number of labels);
 - divergence: a loss that is not a number, or training loss far above where it started;
@@ -13,6 +15,7 @@ loss falls) and leave it to the reader. These checks say it, in the terminal and
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 from textfit.metrics import LOWER_IS_BETTER
@@ -32,7 +35,8 @@ def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, met
         kept_text = f" The model kept is the last good evaluation, {_where(kept)}." if kept else ""
         found.append(f"Training diverged: the loss became not a number or exploded at step {diverged_at}, and "
                      f"training stopped there.{kept_text} Lower the learning rate ({learning_rate:g}).")
-    checks = [_overfitting] if diverged_at is not None else [_divergence, _overfitting]
+    overfitting = partial(_overfitting, metric=task.main_metric)
+    checks = [overfitting] if diverged_at is not None else [_divergence, overfitting]
     if task.one_label_per_text:
         checks.append(_no_learning)
     for check in checks:
@@ -48,10 +52,21 @@ def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, met
     return found
 
 
-def overfitting_so_far(history: list[dict[str, Any]]) -> bool:
-    """During training: true at the evaluation where the run first counts as overfitting (said once)."""
+def overfitting_so_far(history: list[dict[str, Any]], metric: str) -> str | None:
+    """During training, at the evaluation where the run first counts as overfitting (said once): what to say,
+    `overfitting` or, when `metric` is better now than at the loss-best evaluation, `growing confident`."""
     span = _overfit_span(history)
-    return span is not None and len(span[1]) == OVERFIT_PATIENCE
+    if span is None or len(span[1]) != OVERFIT_PATIENCE:
+        return None
+    return "growing confident" if _metric_improved(*span, metric) else "overfitting"
+
+
+def _metric_improved(best: dict[str, Any], after: list[dict[str, Any]], metric: str) -> bool:
+    """The task's metric is better at the last evaluation than at the loss-best one: the loss rose because the
+    model grew surer of its answers (wrong ones included), not because it got worse at the task."""
+    if metric not in best or metric not in after[-1]:
+        return False
+    return (after[-1][metric] < best[metric]) if metric in LOWER_IS_BETTER else (after[-1][metric] > best[metric])
 
 
 def _overfit_span(history: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -82,14 +97,20 @@ def _divergence(history, kept, metrics, eval_counts, learning_rate) -> str | Non
     return None
 
 
-def _overfitting(history, kept, metrics, eval_counts, learning_rate) -> str | None:
+def _overfitting(history, kept, metrics, eval_counts, learning_rate, metric: str = "accuracy") -> str | None:
     span = _overfit_span(history)
     if span is None:
         return None
     best, after = span
-    text = (f"Overfitting: validation loss was lowest at {_where(best)}, {best['loss']:.4f}, and higher in each "
-            f"of the {len(after)} evaluations after it (last {after[-1]['loss']:.4f}), while training loss fell from "
-            f"{best['train_loss']:.4f} to {after[-1]['train_loss']:.4f}.")
+    rise = (f"validation loss was lowest at {_where(best)}, {best['loss']:.4f}, and higher in each of the "
+            f"{len(after)} evaluations after it (last {after[-1]['loss']:.4f})")
+    if _metric_improved(best, after, metric):
+        return (f"Growing confident, not overfitting: {rise}, yet {metric} went from {best[metric]:.4f} to "
+                f"{after[-1][metric]:.4f}. The model is surer of its answers, wrong ones included (the loss "
+                f"punishes those), and still gets better at the task; its probabilities are less calibrated (see "
+                f"ece).")
+    text = (f"Overfitting: {rise}, while training loss fell from {best['train_loss']:.4f} to "
+            f"{after[-1]['train_loss']:.4f}.")
     if kept and kept["step"] == best["step"]:
         return text + f" The model kept is that best evaluation, {_where(best)}."
     if kept:

@@ -91,11 +91,14 @@ class Console(Callback):
             return
         shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "epoch"))
         tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{'  [best]' if improved else ''}")
-        if overfitting_so_far(run.state.history):
+        said = overfitting_so_far(run.state.history, run.task.main_metric)
+        if said:
             best = run.state.best
             kept = f"; the checkpoint of step {best['step']} is kept" if best and best["metric"] == "loss" else ""
-            tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while training "
-                       f"loss falls: the model is overfitting{kept}")
+            why = ("training loss falls: the model is overfitting" if said == "overfitting" else
+                   f"{run.task.main_metric} improves: the model grows confident rather than overfitting "
+                   f"(--metric-for-best {run.task.main_metric} keeps the best {run.task.main_metric})")
+            tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while {why}{kept}")
 
     def on_stop(self, run: FineTune, reason: str) -> None:
         if run.is_main:

@@ -26,6 +26,8 @@ ROWS = {
     "imdb-subset-2000": (DATA / "imdb", dict(eval_split="test", max_train_samples=3000, max_eval_samples=2000),
                          ("quality.json", "no fine-tuned row"), "accuracy",
                          "IMDB 3,000 train / 2,000 test reviews (the same train, more test reviews)"),
+    "imdb-full": (DATA / "imdb", dict(eval_split="test"), ("quality.json", "imdb-full"), "accuracy",
+                  "IMDB all 25,000 train / 25,000 test reviews"),
     "sst2": (DATA / "sst2", dict(eval_split="validation"), ("quality.json", "sst2"), "accuracy",
              "SST-2 all 67,349 train / 872 validation sentences"),
     "goemotions": (DATA / "go_emotions", dict(eval_split="test", max_train_samples=8000),
@@ -42,11 +44,11 @@ def fine_tuned(source: tuple[str, str], metric: str) -> float | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    if isinstance(saved, list):  # quality.json: rows; the SST-2 row's figure is its last evaluation
+    if isinstance(saved, list):  # quality.json: rows; a row that selected on its test set gives its last evaluation
         row = next((r for r in saved if r["name"] == source[1]), None)
         if row is None:
             return None
-        return row["last_eval"]["accuracy"] if source[1] == "sst2" else row[metric]
+        return row["last_eval"]["accuracy"] if source[1] in ("sst2", "imdb-full") else row[metric]
     return (saved.get(source[1]) or {}).get("metrics", {}).get(metric)
 
 

@@ -205,7 +205,20 @@ def report_text(recipe: str, data: dict) -> str:
               f"{', '.join(facts['commits'])}. A segment ends with its session; a kill loses the steps after the last "
               "checkpoint (at most save_steps, or an epoch before save_steps existed), which the next segment redoes. "
               "The history's training seconds include pauses that fell inside a step."]
+    if facts["finished"]:
+        lines += ["", as_one_run(rows, facts)]
     return "\n".join(lines) + "\n"
+
+
+def as_one_run(rows: list[dict], facts: dict) -> str:
+    """Did the run in segments end as one run would? What the history can show, and what it cannot."""
+    every = rows[0]["step"]
+    on_plan = all(r["step"] == every * (i + 1) and r["epoch"] == i + 1 for i, r in enumerate(rows))
+    return (f"As one run: the {len(rows)} evaluations fell {'at' if on_plan else 'NOT at'} the planned steps (every "
+            f"{every:,}, the last at {rows[-1]['step']:,}) across {facts['resumes']} resumes; each resume restores the "
+            "weights, optimizer, schedule, random state and the data order at its step, which "
+            "tests/test_train_resume.py checks against an uninterrupted run (every evaluation equal, weights to "
+            "1e-6). An uninterrupted run of this length, to compare with at full scale, was not made.")
 
 
 def main() -> int:

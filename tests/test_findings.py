@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import run_textfit, small_run_config
 from textfit.findings import overfitting_so_far, run_findings
@@ -38,10 +39,11 @@ def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample,
     train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4))
     history = json.loads((out / "history.json").read_text())["history"]
     by_loss = min(history, key=lambda row: row["loss"])
-    # which of the two it is follows the history: accuracy at the end below the loss-best's is overfitting
+    # said as it happens, judged on the evaluations so far
+    assert re.search(r"(grows confident rather than|the model is) overfitting; the checkpoint of step \d+ is kept",
+                     capsys.readouterr().out)
+    # at the end, judged on the whole history: accuracy at the end below the loss-best's is overfitting
     confident = history[-1]["accuracy"] > by_loss["accuracy"]
-    said = "grows confident rather than overfitting" if confident else "the model is overfitting"
-    assert f"{said}; the checkpoint of step {by_loss['step']} is kept" in capsys.readouterr().out  # as it happens
     found = findings_of(out)
     start = "Growing confident, not overfitting: " if confident else "Overfitting: "
     overfit = [f for f in found if f.startswith(start + "validation loss was lowest at")]

@@ -95,10 +95,12 @@ class Console(Callback):
         if said:
             best = run.state.best
             kept = f"; the checkpoint of step {best['step']} is kept" if best and best["metric"] == "loss" else ""
+            metric = run.task.main_metric
             why = ("training loss falls: the model is overfitting" if said == "overfitting" else
-                   f"{run.task.main_metric} improves: the model grows confident rather than overfitting "
-                   f"(--metric-for-best {run.task.main_metric} keeps the best {run.task.main_metric})")
-            tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while {why}{kept}")
+                   f"{metric} improves: the model grows confident rather than overfitting")
+            other = f" (--metric-for-best {metric} keeps the best {metric})" if kept and said != "overfitting" else ""
+            tqdm.write(f"finding: validation loss has risen for {OVERFIT_PATIENCE} evaluations while {why}{kept}"
+                       f"{other}")
 
     def on_stop(self, run: FineTune, reason: str) -> None:
         if run.is_main:

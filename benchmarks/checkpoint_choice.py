@@ -152,6 +152,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[42, 43, 44])
     parser.add_argument("--workdir", default="/tmp/textfit-checkpoint-choice")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the table from the runs saved so far, running nothing (it says what is missing)")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     sys.path.insert(0, str(REPO))
@@ -162,14 +164,22 @@ def main() -> int:
     saved = {(r["dataset"], r["seed"]): r for r in json.loads(store.read_text())} if store.is_file() else {}
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
-    for key in args.only or list(DATASETS):
-        for seed in args.seeds:
-            result = saved.get((key, seed)) or run_one(key, seed, Path(args.workdir))  # finished runs are kept
-            runs.append(result)
-            saved[(key, seed)] = result
-            store.write_text(json.dumps(list(saved.values()), indent=1))
-            print(f"{key} seed {seed}: " + ", ".join(f"{rule} {c['test_accuracy']:.4f} (step {c['step']})"
-                                                     for rule, c in result["chosen"].items()), flush=True)
+    wanted = [(key, seed) for key in args.only or list(DATASETS) for seed in args.seeds]
+    if args.report_only:
+        runs = [saved[pair] for pair in wanted if pair in saved]
+        missing = [f"{key} seed {seed}" for key, seed in wanted if (key, seed) not in saved]
+        text = report(runs, args) + (f"\n\nPartial: {len(runs)} of {len(wanted)} runs; not run yet: "
+                                     f"{', '.join(missing)}." if missing else "")
+        (RESULTS / "checkpoint_choice.md").write_text(text + "\n")
+        print(text)
+        return 0
+    for key, seed in wanted:
+        result = saved.get((key, seed)) or run_one(key, seed, Path(args.workdir))  # finished runs are kept
+        runs.append(result)
+        saved[(key, seed)] = result
+        store.write_text(json.dumps(list(saved.values()), indent=1))
+        print(f"{key} seed {seed}: " + ", ".join(f"{rule} {c['test_accuracy']:.4f} (step {c['step']})"
+                                                 for rule, c in result["chosen"].items()), flush=True)
     text = report(runs, args)
     (RESULTS / "checkpoint_choice.md").write_text(text + "\n")
     print(text)

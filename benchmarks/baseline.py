@@ -45,10 +45,12 @@ def fine_tuned(source: tuple[str, str], metric: str) -> float | None:
         return None
     saved = json.loads(path.read_text())
     if isinstance(saved, list):  # quality.json: rows; a row that selected on its test set gives its last evaluation
+        from quality import ROWS as QUALITY_ROWS  # benchmarks/quality.py, beside this script
+
         row = next((r for r in saved if r["name"] == source[1]), None)
         if row is None:
             return None
-        return row["last_eval"]["accuracy"] if source[1] in ("sst2", "imdb-full") else row[metric]
+        return row["last_eval"][metric] if QUALITY_ROWS[source[1]].get("scored_on_selection") else row[metric]
     return (saved.get(source[1]) or {}).get("metrics", {}).get(metric)
 
 

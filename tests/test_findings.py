@@ -173,7 +173,10 @@ def test_loss_best_and_accuracy_best_disagree_in_one_sentence():
     # loss rose twice while accuracy ended above the loss-best's: confidence, not overfitting, and said so
     (confident,) = [f for f in run_findings(history, by_loss, metrics, counts, 5e-5) if "validation loss was" in f]
     assert confident.startswith("Growing confident, not overfitting: validation loss was lowest at step 100")
-    assert "yet accuracy went from 0.8240 to 0.8300" in confident
+    assert "yet accuracy went from 0.8240 to 0.8300" in confident and "calibration error" not in confident
+    calibrated = [{**r, "ece": e} for r, e in zip(history, (0.02, 0.05, 0.08), strict=True)]
+    (confident,) = [f for f in run_findings(calibrated, by_loss, metrics, counts, 5e-5) if "validation loss was" in f]
+    assert confident.endswith("Its calibration error went from 0.0200 to 0.0800.")
     worse = [*history[:2], row(300, 0.47, 0.820)]  # the last evaluation below the loss-best's accuracy: overfitting
     assert any(f.startswith("Overfitting: ") for f in run_findings(worse, by_loss, metrics, counts, 5e-5))
     assert overfitting_so_far(history, "accuracy") == "growing confident"

@@ -97,7 +97,7 @@ def _divergence(history, kept, metrics, eval_counts, learning_rate) -> str | Non
     return None
 
 
-def _overfitting(history, kept, metrics, eval_counts, learning_rate, metric: str = "accuracy") -> str | None:
+def _overfitting(history, kept, metrics, eval_counts, learning_rate, *, metric: str) -> str | None:
     span = _overfit_span(history)
     if span is None:
         return None
@@ -105,10 +105,11 @@ def _overfitting(history, kept, metrics, eval_counts, learning_rate, metric: str
     rise = (f"validation loss was lowest at {_where(best)}, {best['loss']:.4f}, and higher in each of the "
             f"{len(after)} evaluations after it (last {after[-1]['loss']:.4f})")
     if _metric_improved(best, after, metric):
+        calibration = (f" Its calibration error went from {best['ece']:.4f} to {after[-1]['ece']:.4f}."
+                       if "ece" in best and "ece" in after[-1] else "")
         return (f"Growing confident, not overfitting: {rise}, yet {metric} went from {best[metric]:.4f} to "
                 f"{after[-1][metric]:.4f}. The model is surer of its answers, wrong ones included (the loss "
-                f"punishes those), and still gets better at the task; its probabilities are less calibrated (see "
-                f"ece).")
+                f"punishes those), and still gets better at the task.{calibration}")
     text = (f"Overfitting: {rise}, while training loss fell from {best['train_loss']:.4f} to "
             f"{after[-1]['train_loss']:.4f}.")
     if kept and kept["step"] == best["step"]:

@@ -4,6 +4,8 @@ each review whole with windows at prediction, or a learning rate for MiniLM (the
     python benchmarks/imdb_push.py                       # seed 42: 4,000 reviews, 2 epochs; 5,000 test reviews
     python benchmarks/imdb_push.py --seeds 43 44         # more seeds, added to the saved runs
     python benchmarks/imdb_push.py --report-only         # the table from the runs saved so far
+    python benchmarks/imdb_push.py --full-model ../fullimdb/outputs/imdb-distilbert-full --seeds
+                                 # windows at full scale: a model trained on all 25,000, on all 25,000 test reviews
 
 The full recipe takes 4 h per run on a 2-core CPU, so each change is measured on a proxy: the same recipe on a
 seeded 4,000 of the 25,000 training reviews for 2 epochs, scored on a seeded 5,000 of the 25,000 test reviews
@@ -51,20 +53,51 @@ def cpu_name() -> str:
     return f"{model}, {os.cpu_count()} cores ({', '.join(kinds) or 'no native bf16'})"
 
 
-def test_sample() -> tuple[list[str], list[int]]:
+def test_sample(size: int | None = TEST_SAMPLES) -> tuple[list[str], list[int]]:
+    """A seeded sample of the test reviews (all 25,000 with size None)."""
     with gzip.open(IMDB / "test.jsonl.gz", "rt", encoding="utf-8") as lines:
         rows = [json.loads(line) for line in lines]
-    rows = random.Random(0).sample(rows, TEST_SAMPLES)
+    rows = random.Random(0).sample(rows, size) if size else rows
     return [r["text"] for r in rows], [int(r["label"]) for r in rows]
 
 
-def score(folder: Path, texts: list[str], labels: list[int], windows: bool) -> tuple[float, float]:
-    """Test accuracy of the saved model and the seconds its prediction took (load included)."""
+def score_full_model(folder: Path) -> dict:
+    """The full recipe's saved model on all 25,000 test reviews, read as trained and read whole with windows."""
+    import numpy as np
+
+    from textfit.metrics import bootstrap_intervals
+
+    texts, labels = test_sample(None)
+    gold = np.array(labels)
+    row: dict = {"variant": "full model", "folder": str(folder), "test_reviews": len(texts)}
+    correct = {}
+    for key, windows in (("", False), ("windows_", True)):
+        predicted, row[f"{key}predict_seconds"] = predict(folder, texts, windows)
+        correct[key] = predicted == gold
+        row[f"{key}accuracy"] = float(correct[key].mean())
+        row[f"{key}accuracy_ci"] = bootstrap_intervals(gold, predicted, 2)[0]
+    # the difference on the same reviews: a paired bootstrap
+    rng = np.random.default_rng(0)
+    gain = correct["windows_"].astype(float) - correct[""]
+    means = [gain[rng.integers(0, len(gain), len(gain))].mean() for _ in range(2000)]
+    row["windows_gain"], row["windows_gain_ci"] = float(gain.mean()), [float(np.percentile(means, q))
+                                                                       for q in (2.5, 97.5)]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def predict(folder: Path, texts: list[str], windows: bool):
+    """The saved model's predicted labels, in the order of `texts`, and the seconds it took (load included)."""
     import textfit
 
     started = time.perf_counter()
     predicted = textfit.load(folder).predict_proba(texts, windows=windows).argmax(1)
-    seconds = time.perf_counter() - started
+    return predicted, time.perf_counter() - started
+
+
+def score(folder: Path, texts: list[str], labels, windows: bool) -> tuple[float, float]:
+    """Test accuracy of the saved model and the seconds its prediction took."""
+    predicted, seconds = predict(folder, texts, windows)
     return float((predicted == labels).mean()), seconds
 
 
@@ -138,6 +171,8 @@ def table_rows(rows: list[dict]) -> list[tuple[str, list[float], list[float], li
 
 
 def report(rows: list[dict]) -> str:
+    full = next((r for r in rows if r["variant"] == "full model"), None)
+    rows = [r for r in rows if r["variant"] != "full model"]
     table = table_rows(rows)
     seeds = sorted({r["seed"] for r in rows})
     base_acc = statistics.median(table[0][1]) if table else 0.0
@@ -161,18 +196,42 @@ def report(rows: list[dict]) -> str:
     lines += ["", "Training seconds are the loop's (textfit's own count); prediction seconds are the whole "
               f"`textfit.load(...).predict_proba` over the {TEST_SAMPLES:,} reviews, loading included. A gain per "
               "extra hour counts the extra training and prediction time of this proxy over the recipe's."]
+    if full:
+        lines += full_model_lines(full)
     return "\n".join(lines) + "\n"
+
+
+def full_model_lines(full: dict) -> list[str]:
+    n = full["test_reviews"]
+    cells = []
+    for name, key in (("as trained (256 tokens from the head)", ""), ("read whole: --windows", "windows_")):
+        low, high = full[f"{key}accuracy_ci"]
+        cells.append(f"| {name} | {full[f'{key}accuracy']:.4f} [{low:.4f}, {high:.4f}] | "
+                     f"{full[f'{key}predict_seconds']:,.0f} |")
+    low, high = full["windows_gain_ci"]
+    cells.append(f"| windows minus as trained (paired) | {100 * full['windows_gain']:+.2f} points "
+                 f"[{100 * low:+.2f}, {100 * high:+.2f}] | |")
+    return ["", "## Windows at full scale", "",
+            f"The full recipe's kept model (`{full['folder']}`, trained on all 25,000 reviews; see "
+            f"results/imdb-distilbert-full.md) on all {n:,} test reviews:", "",
+            f"Command: `python benchmarks/imdb_push.py --full-model {full['folder']} --seeds`", "",
+            "| prediction | test accuracy [95% CI] | seconds |", "|---|---|---|", *cells]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[42])
     parser.add_argument("--report-only", action="store_true", help="write the table from the saved runs")
+    parser.add_argument("--full-model", help="also score this imdb-distilbert-full output folder with and without "
+                        "windows on all 25,000 test reviews")
     parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-imdb-push"))
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     rows = load_saved()
-    if not args.report_only:
+    if args.full_model and not args.report_only:
+        rows = [r for r in rows if r["variant"] != "full model"] + [score_full_model(Path(args.full_model))]
+        save(rows)
+    if args.seeds and not args.report_only:
         texts, labels = test_sample()
         for seed in args.seeds:
             run_seed(seed, rows, Path(args.workdir), texts, labels)

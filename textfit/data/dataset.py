@@ -347,14 +347,7 @@ def load_training_data(
     if eval_split is None and "validation" in source.split_names():
         eval_split = "validation"
     if eval_split is None:
-        order = list(range(len(train)))
-        random.Random(seed).shuffle(order)
-        n_eval = max(1, round(len(train) * validation_fraction))
-        if len(train) - n_eval < 1:
-            raise DataError(f"{dataset}: {len(train)} training row(s) are too few to hold out a validation split")
-        held_out = set(order[:n_eval])
-        evaluation = [train[i] for i in order[:n_eval]]
-        train = [ex for i, ex in enumerate(train) if i not in held_out]
+        train, evaluation = _hold_out(train, validation_fraction, seed, dataset)
         eval_name = f"{train_split} ({validation_fraction:.0%} held out, seed {seed})"
     else:
         eval_rows = source.rows(eval_split)
@@ -362,6 +355,24 @@ def load_training_data(
         eval_name = eval_split
     train = seeded_subset(train, max_train_samples, seed)
     evaluation = seeded_subset(evaluation, max_eval_samples, seed)
+    _check_targets(train, task, label_names, dataset)
+    return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset), task)
+
+
+def _hold_out(train: list[Example], fraction: float, seed: int,
+              dataset: str) -> tuple[list[Example], list[Example]]:
+    """A seeded share of train as the validation split, for data that has none."""
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, round(len(train) * fraction))
+    if len(train) - n_eval < 1:
+        raise DataError(f"{dataset}: {len(train)} training row(s) are too few to hold out a validation split")
+    held_out = set(order[:n_eval])
+    return [ex for i, ex in enumerate(train) if i not in held_out], [train[i] for i in order[:n_eval]]
+
+
+def _check_targets(train: list[Example], task: Task, label_names: list[str], dataset: str) -> None:
+    """Training data a model can learn from: two labels or more, or regression targets that differ."""
     if task.one_label_per_text:
         counts = Counter(ex.label for ex in train)
         if len(counts) < 2:
@@ -370,7 +381,6 @@ def load_training_data(
                             "a classifier needs two or more")
     if not task.has_classes and len({ex.label for ex in train}) < 2:
         raise DataError(f"{dataset}: every training target is {train[0].label}; regression needs different values")
-    return TrainingData(train, evaluation, label_names, eval_name, dataset_name(dataset), task)
 
 
 def load_eval_examples(

@@ -109,9 +109,13 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
 
-def is_improvement(value: float, best: float | None, metric: str) -> bool:
+def is_improvement(value: float, best: float | None, metric: str, loss: float | None = None,
+                   best_loss: float | None = None) -> bool:
+    """Better on `metric`; a metric's tie goes to the lower validation loss when both losses are given."""
     if best is None:
         return True
+    if value == best and metric != "loss" and loss is not None and best_loss is not None:
+        return loss < best_loss
     return value < best if metric in LOWER_IS_BETTER else value > best
 
 

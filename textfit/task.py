@@ -68,6 +68,10 @@ class Task:
     def __str__(self) -> str:
         return self.name
 
+    def keep_metric(self, setting: str) -> str:
+        """The metric that picks the evaluation to keep: metric_for_best, with auto read as the task's main one."""
+        return self.main_metric if setting == "auto" else setting
+
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 

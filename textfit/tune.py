@@ -3,7 +3,7 @@
     textfit tune --recipe sst2-distilbert --trials 12 --output-dir outputs/sst2-tuned --max-train-samples 4000
 
 - The search space is the recipe's `search_space:` mapping (setting -> {low, high[, log]} or {choices: [...]}),
-  else SEARCH_SPACE below; the objective is the recipe's metric_for_best (validation loss unless told).
+  else SEARCH_SPACE below; the objective is the recipe's metric_for_best (the task's main metric unless told).
 - Trial 0 runs the recipe's own settings, so the table says whether the search beat them.
 - Every evaluation is reported to Optuna at the number of examples trained on (comparable across batch sizes); a
   trial trailing the median of earlier trials there is pruned (stopped early).
@@ -104,6 +104,15 @@ def _recipe_values(base: TrainConfig, space: dict[str, dict[str, Any]]) -> dict[
     return values
 
 
+def objective_metric(base: TrainConfig) -> str:
+    """What the search optimises: metric_for_best, with auto read from the data's task (its main metric)."""
+    if base.metric_for_best != "auto":
+        return base.metric_for_best
+    from textfit.training.finetune import load_data
+
+    return load_data(base).task.main_metric
+
+
 def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]],
          started: float | None = None) -> dict[str, Any]:
     """Run the search until `trials` trials have finished (completed or pruned), or until the next trial would not
@@ -114,6 +123,7 @@ def tune(base: TrainConfig, trials: int | None, space: dict[str, dict[str, Any]]
     if trials < 1:
         raise ConfigError(f"--trials {trials}: must be at least 1")
     end = (started or time.time()) + parse_budget(base.time_budget) if base.time_budget else None
+    base = dataclasses.replace(base, metric_for_best=objective_metric(base))  # every trial keeps by the objective
     out = Path(base.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     study = _open_study(base, space, out)

@@ -97,7 +97,7 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
         items.append(("frozen", "word embeddings (not trained)"))
     if facts.get("vocab_note"):
         items.append(("vocabulary", facts["vocab_note"]))
-    best = c["metric_for_best"]
+    best = (facts.get("kept") or {}).get("metric") or c["metric_for_best"]  # auto, as the run resolved it
     items.append(("metric_for_best_model", "validation loss" if best == "loss" else f"validation {best}"))
     return items
 

@@ -400,11 +400,12 @@ class FineTune:
                "train_time": round(st.train_time, 2)}  # seconds of training (not evaluation) so far
         st.window_loss_sum, st.window_steps = 0.0, 0
         st.history.append(row)
-        key = cfg.metric_for_best
+        key = self.task.keep_metric(cfg.metric_for_best)
         if key not in metrics:
             known = ", ".join(scalar_metrics(metrics))
             raise ConfigError(f"metric_for_best={key!r} is not computed; choose one of {known}")
-        improved = is_improvement(metrics[key], st.best["value"] if st.best else None, key)
+        improved = is_improvement(metrics[key], st.best["value"] if st.best else None, key, metrics["loss"],
+                                  st.best_metrics["loss"] if st.best_metrics else None)
         st.evals_since_best = 0 if improved else st.evals_since_best + 1
         if improved:
             st.best = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"]}

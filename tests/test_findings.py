@@ -36,7 +36,8 @@ def test_healthy_run_has_no_problem_findings(trained):
 def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample, tmp_path, capsys):
     # 160 sentences, 8 epochs at a high learning rate: the model memorises them and validation loss climbs
     out = tmp_path / "overfit"
-    train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4))
+    train(small_run_config(small_model, sst2_sample, out, max_train_samples=160, epochs=8, learning_rate=5e-4,
+                           metric_for_best="loss"))
     history = json.loads((out / "history.json").read_text())["history"]
     by_loss = min(history, key=lambda row: row["loss"])
     # said as it happens, judged on the evaluations so far

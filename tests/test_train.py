@@ -40,10 +40,12 @@ def test_output_folder_contents(trained):
     steps = [row["step"] for row in history["history"]]
     assert steps == [40, 80, 120, 125]  # every 40 steps, plus the final step
     assert all(row["train_loss"] > 0 for row in history["history"])
-    best = min(history["history"], key=lambda r: r["loss"])
-    assert history["best"]["step"] == best["step"]
+    # kept by default: the most accurate evaluation, a tie going to the lower validation loss
+    top = max(row["accuracy"] for row in history["history"])
+    best = min((row for row in history["history"] if row["accuracy"] == top), key=lambda r: r["loss"])
+    assert history["best"] == {"metric": "accuracy", "value": top, "step": best["step"], "epoch": best["epoch"]}
     metrics = json.loads((trained / "metrics.json").read_text())
-    assert metrics["eval"]["loss"] == pytest.approx(best["loss"])
+    assert metrics["eval"]["loss"] == pytest.approx(best["loss"]) and metrics["eval"]["accuracy"] == top
     assert sum(map(sum, metrics["eval"]["confusion_matrix"])) == 300
     assert set(metrics["eval"]["per_class"]) == {"negative", "positive"}
 
@@ -117,7 +119,8 @@ def test_early_stopping_keeps_best(small_model, sst2_sample, tmp_path):
     # a learning rate far too high makes validation loss worse after the first evaluation
     out = tmp_path / "run"
     train(config(small_model, sst2_sample, out, learning_rate=3e-3, epochs=3, max_train_samples=480,
-                 eval_strategy="steps", eval_steps=5, early_stopping_patience=2, warmup_steps=0))
+                 eval_strategy="steps", eval_steps=5, early_stopping_patience=2, warmup_steps=0,
+                 metric_for_best="loss"))
     history = json.loads((out / "history.json").read_text())
     rows = history["history"]
     assert history["stopped_early"] is True

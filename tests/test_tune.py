@@ -107,7 +107,7 @@ def test_a_killed_search_continues_to_the_same_number_of_trials(small_model, tmp
     assert (out / "tuning.png").stat().st_size > 10_000
     # the best trial's model is an ordinary output folder, scored as the study says
     kept = json.loads((out / "best" / "metrics.json").read_text())["eval"]
-    assert kept["loss"] == pytest.approx(study.best_value, abs=1e-9)
+    assert kept["accuracy"] == pytest.approx(study.best_value, abs=1e-9)  # the objective: the task's main metric
     assert textfit.load(out / "best").predict(["a gorgeous, witty film"])[0]["label"] in ("negative", "positive")
     default = next(t for t in study.trials if t.user_attrs.get("recipe_defaults"))
     assert default.number == 0 and default.params == {"learning_rate": 1e-5, "train_batch_size": 16}

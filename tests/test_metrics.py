@@ -29,6 +29,14 @@ def test_improvement_direction():
     assert is_improvement(1.0, None, "loss")
 
 
+def test_a_tie_on_the_metric_goes_to_the_lower_loss():
+    # two evaluations equally accurate: the one surer of its right answers (lower loss) is kept
+    assert is_improvement(0.85, 0.85, "accuracy", loss=0.30, best_loss=0.35)
+    assert not is_improvement(0.85, 0.85, "accuracy", loss=0.40, best_loss=0.35)
+    assert not is_improvement(0.85, 0.85, "accuracy")  # no losses given: the earlier one stays
+    assert is_improvement(0.84, 0.85, "mae", loss=0.9, best_loss=0.1)  # lower MAE wins whatever the loss
+
+
 def test_per_language_metrics_split_the_headline_numbers():
     labels, predictions = [0, 1, 2, 0, 1, 2], [0, 1, 2, 1, 1, 0]
     m = classification_metrics(labels, predictions, ["a", "b", "c"], languages=["de", "de", "de", "ja", "ja", "ja"])

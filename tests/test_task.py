@@ -35,6 +35,12 @@ def test_targets_and_answers_per_task():
     assert task.REGRESSION.counts([1.0, 2.0], ["rating"]) == {}
 
 
+def test_auto_keeps_by_each_tasks_main_metric():
+    assert [t.keep_metric("auto") for t in (task.SINGLE, task.MULTI_LABEL, task.REGRESSION)] == \
+        ["accuracy", "f1_micro", "mae"]
+    assert task.SINGLE.keep_metric("loss") == "loss" and task.MULTI_LABEL.keep_metric("f1_macro") == "f1_macro"
+
+
 def test_regression_learns_in_standard_units_and_reports_in_its_own():
     units = task.REGRESSION.target_units([2.0, 4.0, 6.0])
     assert units.to_model([2.0, 6.0]) == pytest.approx([-1.2247, 1.2247], abs=1e-4)

@@ -36,7 +36,7 @@ ROWS = {
     "goemotions": dict(
         train=["--dataset", str(DATA / "go_emotions"), "--max-train-samples", "8000", "--max-eval-samples", "2000",
                "--max-length", "64", "--epochs", "2", "--learning-rate", "1e-4", "--train-batch-size", "32",
-               "--eval-strategy", "steps", "--eval-steps", "125"],
+               "--eval-strategy", "steps", "--eval-steps", "125", "--metric-for-best", "loss"],
         evaluate=["--dataset", str(DATA / "go_emotions"), "--eval-split", "test"],
         scale="8,000 of 43,410 train comments, 2 epochs, lr 1e-4, batch 32, 64 tokens; thresholds tuned on 2,000 "
               "validation comments (one global, then one per label with 25 or more positives there); scored on all "
@@ -48,7 +48,7 @@ ROWS = {
         train=["--dataset", str(DATA / "imdb"), "--label-column", "id", "--label-pattern", r"_(?P<rating>\d+)$",
                "--task", "regression", "--eval-split", "test", "--max-train-samples", "4000",
                "--max-eval-samples", "1000", "--max-length", "128", "--epochs", "2", "--learning-rate", "5e-5",
-               "--eval-strategy", "steps", "--eval-steps", "125"],
+               "--eval-strategy", "steps", "--eval-steps", "125", "--metric-for-best", "loss"],
         evaluate=["--dataset", str(DATA / "imdb"), "--eval-split", "test", "--max-eval-samples", "2000"],
         scale="4,000 of 25,000 train reviews, 2 epochs, lr 5e-5, 128 tokens, star rating from the id; "
               "1,000 test reviews for checkpoint choice, scored on 2,000 (seeded subset)",
@@ -92,7 +92,7 @@ def run_task(name: str, spec: dict, workdir: Path) -> dict:
 def run_tune(workdir: Path, trials: int = 6, kill_after: int = 3) -> dict:
     out, log = workdir / "tune-sst2", workdir / "tune-sst2.log"
     args = ["tune", "--recipe", "sst2-distilbert", "--trials", str(trials), "--max-train-samples", "1500",
-            "--eval-steps", "25", "--output-dir", str(out)]
+            "--eval-steps", "25", "--metric-for-best", "loss", "--output-dir", str(out)]  # as measured
     if out.exists():
         import shutil
 

@@ -6,7 +6,7 @@ import json
 import re
 
 from tests.conftest import run_textfit, small_run_config
-from textfit.findings import overfitting_so_far, run_findings
+from textfit.findings import kept_words, overfitting_so_far, run_findings
 from textfit.training import train
 
 
@@ -166,7 +166,7 @@ def test_loss_best_and_accuracy_best_disagree_in_one_sentence():
     (said,) = [f for f in run_findings(history, by_loss, metrics, counts, 5e-5) if "disagree" in f]
     assert ("loss was lowest at step 100 (epoch 1) (0.4000, accuracy 0.8240), accuracy highest at step 200 "
             "(epoch 2) (0.8340, loss 0.4300)") in said
-    assert said.endswith("The model kept is step 100 (epoch 1)'s (metric_for_best loss); --metric-for-best "
+    assert said.endswith("The model kept is step 100 (epoch 1)'s (best loss); --metric-for-best "
                          "accuracy keeps step 200 (epoch 2)'s.")
     by_accuracy = {"step": 200, "epoch": 2, "metric": "accuracy", "value": 0.834}
     (said,) = [f for f in run_findings(history, by_accuracy, metrics, counts, 5e-5) if "disagree" in f]
@@ -185,3 +185,29 @@ def test_loss_best_and_accuracy_best_disagree_in_one_sentence():
     assert overfitting_so_far(history[:2], "accuracy") is None  # one rise is noise
     agree = [row(100, 0.40, 0.834), row(200, 0.43, 0.834)]  # a tie that includes the loss-best: no finding
     assert not [f for f in run_findings(agree, by_loss, metrics, counts, 5e-5) if "disagree" in f]
+
+
+def test_a_kept_last_evaluation_names_how_to_keep_the_best_ones():
+    def row(step, loss, accuracy):
+        return {"step": step, "epoch": step / 100, "train_loss": 0.5 - step / 1000, "loss": loss,
+                "accuracy": accuracy}
+
+    counts, metrics = {"neg": 50, "pos": 50}, {"accuracy": 0.83, "confusion_matrix": [[40, 10], [8, 42]]}
+    history = [row(100, 0.40, 0.824), row(200, 0.43, 0.834), row(300, 0.47, 0.830)]
+    last = {"step": 300, "epoch": 3, "metric": "accuracy", "value": 0.830, "rule": "last"}
+    (said,) = [f for f in run_findings(history, last, metrics, counts, 5e-5) if "disagree" in f]
+    assert said.endswith("The model kept is step 300 (epoch 3)'s (the last evaluation); --metric-for-best accuracy "
+                         "keeps step 200 (epoch 2)'s, --metric-for-best loss step 100 (epoch 1)'s.")
+    # loss and accuracy agree on an earlier evaluation than the last: one sentence says so, and the flag
+    both = [row(100, 0.40, 0.840), row(200, 0.43, 0.834)]
+    last = {"step": 200, "epoch": 2, "metric": "accuracy", "value": 0.834, "rule": "last"}
+    said = run_findings(both, last, metrics, counts, 5e-5)
+    assert ("The last evaluation was kept, step 200 (epoch 2) (accuracy 0.8340); validation loss and accuracy were "
+            "both best at step 100 (epoch 1) (accuracy 0.8400, loss 0.4000), which --metric-for-best accuracy "
+            "keeps.") in said
+    # the last evaluation as accurate as the best: nothing to say
+    tie = [row(100, 0.40, 0.834), row(200, 0.43, 0.834)]
+    assert not [f for f in run_findings(tie, last, metrics, counts, 5e-5) if "last evaluation was kept" in f]
+    assert kept_words(last) == "the last evaluation (accuracy 0.8340; the run trained to its end)"
+    assert kept_words({**last, "rule": "best"}) == kept_words({k: v for k, v in last.items() if k != "rule"}) == \
+        "best accuracy 0.8340"

@@ -40,12 +40,15 @@ def test_output_folder_contents(trained):
     steps = [row["step"] for row in history["history"]]
     assert steps == [40, 80, 120, 125]  # every 40 steps, plus the final step
     assert all(row["train_loss"] > 0 for row in history["history"])
-    # kept by default: the most accurate evaluation, a tie going to the lower validation loss
-    top = max(row["accuracy"] for row in history["history"])
-    best = min((row for row in history["history"] if row["accuracy"] == top), key=lambda r: r["loss"])
-    assert history["best"] == {"metric": "accuracy", "value": top, "step": best["step"], "epoch": best["epoch"]}
+    # kept by default (auto) in a run that trains to its end: the last evaluation, called the best when no earlier
+    # one was more accurate, or as accurate with a lower validation loss
+    *earlier, last = history["history"]
+    beaten = any(row["accuracy"] > last["accuracy"] or (row["accuracy"] == last["accuracy"]
+                                                        and row["loss"] <= last["loss"]) for row in earlier)
+    assert history["best"] == {"metric": "accuracy", "value": last["accuracy"], "step": 125,
+                               "epoch": last["epoch"], "rule": "last" if beaten else "best"}
     metrics = json.loads((trained / "metrics.json").read_text())
-    assert metrics["eval"]["loss"] == pytest.approx(best["loss"]) and metrics["eval"]["accuracy"] == top
+    assert metrics["eval"]["loss"] == pytest.approx(last["loss"]) and metrics["eval"]["accuracy"] == last["accuracy"]
     assert sum(map(sum, metrics["eval"]["confusion_matrix"])) == 300
     assert set(metrics["eval"]["per_class"]) == {"negative", "positive"}
 
@@ -115,18 +118,26 @@ def test_refuses_to_overwrite_a_finished_model(trained, small_model, sst2_sample
         train(config(small_model, sst2_sample, trained))
 
 
-def test_early_stopping_keeps_best(small_model, sst2_sample, tmp_path):
-    # a learning rate far too high makes validation loss worse after the first evaluation
+@pytest.mark.parametrize("keep", ["loss", "auto"])
+def test_early_stopping_keeps_best(small_model, sst2_sample, tmp_path, keep):
+    # a learning rate far too high: the model gets no better after the first evaluations. A run stopped early keeps
+    # its best evaluation, by the loss or (auto) by accuracy, never the last
     out = tmp_path / "run"
     train(config(small_model, sst2_sample, out, learning_rate=3e-3, epochs=3, max_train_samples=480,
                  eval_strategy="steps", eval_steps=5, early_stopping_patience=2, warmup_steps=0,
-                 metric_for_best="loss"))
+                 metric_for_best=keep))
     history = json.loads((out / "history.json").read_text())
     rows = history["history"]
     assert history["stopped_early"] is True
     assert rows[-1]["step"] < 90  # 3 epochs of 30 steps were planned
-    best = min(rows, key=lambda r: r["loss"])
-    assert history["best"]["step"] == best["step"]
+    if keep == "loss":
+        best = min(rows, key=lambda r: r["loss"])
+    else:  # the first of the most accurate, unless an equally accurate one had a lower loss
+        best = rows[0]
+        for row in rows[1:]:
+            if (row["accuracy"], -row["loss"]) > (best["accuracy"], -best["loss"]):
+                best = row
+    assert history["best"]["step"] == best["step"] and history["best"]["rule"] == "best"
     assert rows[-1]["step"] - best["step"] == 10  # two evaluations without improvement
 
 

@@ -108,12 +108,19 @@ class TrainConfig:
     eval_strategy: str = setting("epoch", EVALUATION, "epoch | steps (every eval_steps) | no (only the final model)")
     eval_steps: int = setting(50, EVALUATION, "optimizer steps between evaluations with eval_strategy steps")
     logging_steps: int = setting(50, EVALUATION, "optimizer steps between training-loss lines")
-    # keep by the task's metric, not the loss: a model that grows confident raises its validation loss while it
-    # gets more answers right. Full IMDB (results/imdb-distilbert-full.md): loss kept epoch 1 at 0.8955 of 25,000
-    # test reviews, every later epoch scored 0.902-0.909. results/checkpoint_choice.md: EVIDENCE TO FILL IN.
-    metric_for_best: str = setting("auto", EVALUATION, "which evaluation to keep: auto (the task's main metric: "
-                                   "accuracy, micro F1 or MAE; a tie goes to the lower validation loss) | loss | "
-                                   "accuracy | f1 | precision | recall ...")
+    # auto keeps the last evaluation of a run that trains to its end, and the best by the task's main metric (a tie
+    # to the lower loss) of a run cut short (early stopping, a time budget, divergence). Evidence,
+    # benchmarks/results/checkpoint_choice.md (12 runs: SST-2, tweets, IMDB, MARC x 3 seeds; chosen on a selection
+    # set carved out of train, credited with test accuracy): mean test accuracy kept by the last evaluation 0.6433,
+    # the metric 0.6418 (with loss breaking ties 0.6418), the loss 0.6343; the last kept the best of the four in
+    # 8 runs, the loss in 1. The loss was the worst or tied-worst rule on 3 of the 4 data sets (SST-2 -2.2 points
+    # against the metric): a model that grows confident raises its validation loss while it gets more answers
+    # right (full IMDB, results/imdb-distilbert-full.md: loss kept epoch 1 at 0.8955, every later epoch scored
+    # 0.902-0.909). The last beat the metric by 0.15 points, within the seeds' noise; it wins because picking the
+    # best of several evaluations on a few hundred examples partly picks their noise.
+    metric_for_best: str = setting("auto", EVALUATION, "which evaluation to keep: auto (the last of a run that "
+                                   "trains to its end, else the best by the task's main metric: accuracy, micro F1 "
+                                   "or MAE) | loss | accuracy | f1 | precision | recall ...")
     early_stopping_patience: int | None = setting(None, EVALUATION, "evaluations without improvement before "
                                                   "stopping; unset: train to the end")
     baseline: str = setting("tfidf", EVALUATION, "tfidf | none: a TF-IDF + linear model fitted on the same training "

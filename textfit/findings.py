@@ -26,6 +26,15 @@ FLAT = 0.97  # a loss that ends above 97% of where it started has barely moved
 MAJORITY_MARGIN = 0.05  # accuracy within 5 points of the majority share is no better than guessing
 
 
+def kept_words(kept: dict[str, Any]) -> str:
+    """Why an evaluation was kept, in the words the terminal, the report and the card use. `rule` is "best" (the
+    best value of `metric` so far) or "last" (metric_for_best auto in a run that trained to its end); folders
+    written before rules existed kept by the best value."""
+    if kept.get("rule") == "last":
+        return f"the last evaluation ({kept['metric']} {kept['value']:.4f}; the run trained to its end)"
+    return f"best {kept['metric']} {kept['value']:.4f}"
+
+
 def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
                  eval_counts: dict[str, int], learning_rate: float, diverged_at: int | None = None,
                  task: Task = SINGLE) -> list[str]:
@@ -115,29 +124,39 @@ def _overfitting(history, kept, metrics, eval_counts, learning_rate, *, metric: 
     if kept and kept["step"] == best["step"]:
         return text + f" The model kept is that best evaluation, {_where(best)}."
     if kept:
-        return text + (f" The model kept is from {_where(kept)} (best {kept['metric']}); with metric_for_best=loss "
+        return text + (f" The model kept is from {_where(kept)} ({_rule(kept)}); with metric_for_best=loss "
                        f"it would be {_where(best)}. Fewer epochs or early_stopping_patience would save the rest.")
     return text + " The final model was kept (no checkpoint selection): train fewer epochs."
 
 
+def _rule(kept: dict[str, Any]) -> str:
+    return "the last evaluation" if kept.get("rule") == "last" else f"best {kept['metric']}"
+
+
 def _loss_and_metric_disagree(history: list[dict[str, Any]], kept: dict[str, Any] | None, metric: str) -> str | None:
     """Loss-best and metric-best evaluations differ whenever a model grows confident: say which was kept, and how
-    to keep the other."""
+    to keep the other (or, when the last evaluation was kept, how to keep either)."""
     if not kept or len(history) < 2 or any(metric not in row for row in history):
         return None
     by_loss = min(history, key=lambda row: row["loss"])
     lower = metric in LOWER_IS_BETTER
     best_value = (min if lower else max)(row[metric] for row in history)
-    if by_loss[metric] == best_value:  # the loss-best evaluation is (one of) the metric-best too
-        return None
     by_metric = next(row for row in history if row[metric] == best_value)
-    other = by_metric if kept["step"] == by_loss["step"] else by_loss
-    flag = metric if other is by_metric else "loss"
-    return (f"Validation loss and {metric} disagree on the best evaluation: loss was lowest at {_where(by_loss)} "
+    if by_loss[metric] == best_value:  # the loss-best evaluation is (one of) the metric-best too
+        if kept.get("rule") != "last" or kept["step"] == by_loss["step"] or kept["value"] == best_value:
+            return None
+        return (f"The last evaluation was kept, {_where(kept)} ({metric} {kept['value']:.4f}); validation loss and "
+                f"{metric} were both best at {_where(by_loss)} ({metric} {best_value:.4f}, loss "
+                f"{by_loss['loss']:.4f}), which --metric-for-best {metric} keeps.")
+    said = (f"Validation loss and {metric} disagree on the best evaluation: loss was lowest at {_where(by_loss)} "
             f"({by_loss['loss']:.4f}, {metric} {by_loss[metric]:.4f}), {metric} {'lowest' if lower else 'highest'} "
             f"at {_where(by_metric)} ({by_metric[metric]:.4f}, loss {by_metric['loss']:.4f}). The model kept is "
-            f"{_where(kept)}'s (metric_for_best {kept['metric']}); --metric-for-best {flag} keeps "
-            f"{_where(other)}'s.")
+            f"{_where(kept)}'s ({_rule(kept)}); ")
+    if kept["step"] == by_loss["step"]:
+        return said + f"--metric-for-best {metric} keeps {_where(by_metric)}'s."
+    if kept["step"] == by_metric["step"]:
+        return said + f"--metric-for-best loss keeps {_where(by_loss)}'s."
+    return said + f"--metric-for-best {metric} keeps {_where(by_metric)}'s, --metric-for-best loss {_where(by_loss)}'s."
 
 
 def _no_learning(history, kept, metrics, eval_counts, learning_rate) -> str | None:

@@ -38,3 +38,14 @@ def test_card_says_which_checkpoint_was_kept(card_facts):
     assert "checkpoint of step 376 (epoch 2), the best validation loss (0.2896) among 5 evaluations" in card
     assert "Training stopped early." in card
     assert "- mixed_precision_training: bf16 autocast (fp32 master weights)" in card
+
+
+def test_card_says_when_the_last_evaluation_was_kept(card_facts):
+    history = card_facts["history"]
+    last = {"metric": "accuracy", "value": history[-1]["accuracy"], "step": history[-1]["step"],
+            "epoch": history[-1]["epoch"], "rule": "last"}
+    card_facts["config"]["metric_for_best"] = "auto"
+    card = render_card({**card_facts, "kept": last, "stopped_early": False})
+    assert (f"The model kept is the last of 5 evaluations, step {last['step']} (epoch {last['epoch']:g}) (validation "
+            f"accuracy {last['value']:.4f}): the run trained to the end of its schedule") in card
+    assert "- metric_for_best_model: the last evaluation (auto; validation accuracy while training)" in card

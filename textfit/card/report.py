@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from textfit.errors import ModelError
+from textfit.findings import kept_words
 from textfit.run_folder import RunFolder
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
@@ -30,8 +31,7 @@ def report_lines(folder: Path) -> list[str]:
         lines.append(f"  95% intervals: accuracy {m['accuracy_ci'][0]:.4f}-{m['accuracy_ci'][1]:.4f}, "
                      f"f1 {m['f1_ci'][0]:.4f}-{m['f1_ci'][1]:.4f}; calibration error {m['ece']:.4f}")
     if kept:
-        lines.append(f"  kept: step {kept['step']} (epoch {kept['epoch']:g}), best {kept['metric']} "
-                     f"{kept['value']:.4f}")
+        lines.append(f"  kept: step {kept['step']} (epoch {kept['epoch']:g}), {kept_words(kept)}")
     lines += [f"data warning: {w}" for w in saved.get("data_warnings", [])]
     lines += [f"finding: {f}" for f in saved.get("findings", [])]
     if not saved.get("findings"):

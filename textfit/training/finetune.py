@@ -407,8 +407,12 @@ class FineTune:
         improved = is_improvement(metrics[key], st.best["value"] if st.best else None, key, metrics["loss"],
                                   st.best_metrics["loss"] if st.best_metrics else None)
         st.evals_since_best = 0 if improved else st.evals_since_best + 1
-        if improved:
-            st.best = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"]}
+        # auto: the best so far while the run goes on (early stopping and a time budget keep it), the last
+        # evaluation of a run that reaches its end (results/checkpoint_choice.md: it kept the most test accuracy)
+        keep_last = cfg.metric_for_best == "auto" and st.global_step >= self.total_steps and not improved
+        if improved or keep_last:
+            st.best = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"],
+                       "rule": "last" if keep_last else "best"}
             st.best_metrics = metrics
             self._save_best()
         self._emit("on_evaluate", row, improved)

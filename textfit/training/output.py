@@ -20,7 +20,7 @@ from textfit.card import render_card, results_rows
 from textfit.card.data import CardData
 from textfit.card.pictures import write_pictures
 from textfit.config import save_recipe
-from textfit.findings import run_findings
+from textfit.findings import kept_words, run_findings
 from textfit.io import atomic_write_json, atomic_write_text
 from textfit.mistakes import card_quotes
 from textfit.training.checkpoints import SCORES, space_checked
@@ -179,8 +179,7 @@ def closing_table(run: FineTune) -> str:
     kept = run.state.best
     lines = [line(header), *map(line, rows)]
     if kept:
-        lines.append(f"kept: step {kept['step']} (epoch {kept['epoch']:g}), best {kept['metric']} "
-                     f"{kept['value']:.4f}")
+        lines.append(f"kept: step {kept['step']} (epoch {kept['epoch']:g}), {kept_words(kept)}")
     speed = run.throughput
     lines.append(f"model written to {Path(run.config.output_dir)}  ({speed['samples_per_second']:.1f} samples/s, "
                  f"{speed['tokens_per_second']:.0f} tokens/s, {run.train_seconds:.0f} s)")

@@ -15,7 +15,7 @@ class TrainState:
     epoch: int = 0  # the epoch the loop is in (0-based)
     step_in_epoch: int = 0  # optimizer steps taken in that epoch: where a resumed run picks up
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per evaluation
-    best: dict[str, Any] | None = None  # the kept evaluation: {"metric", "value", "step", "epoch"}
+    best: dict[str, Any] | None = None  # the kept evaluation: {"metric", "value", "step", "epoch", "rule"}
     best_metrics: dict[str, Any] | None = None  # every metric of the kept evaluation
     evals_since_best: int = 0  # for early stopping
     log_loss_sum: float = 0.0  # training loss summed since the last log line ...
@@ -35,3 +35,4 @@ class TrainState:
         known = {f.name for f in fields(cls)}
         renamed = {LEGACY_KEYS.get(k, k): v for k, v in values.items()}
         return cls(**{k: v for k, v in renamed.items() if k in known})
+

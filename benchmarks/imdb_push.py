@@ -69,7 +69,8 @@ def score_full_model(folder: Path) -> dict:
 
     texts, labels = test_sample(None)
     gold = np.array(labels)
-    row: dict = {"variant": "full model", "folder": str(folder), "test_reviews": len(texts)}
+    row: dict = {"variant": "full model", "folder": str(folder), "test_reviews": len(texts),
+                 "kept": json.loads((folder / "history.json").read_text())["best"]}
     correct = {}
     for key, windows in (("", False), ("windows_", True)):
         predicted, row[f"{key}predict_seconds"] = predict(folder, texts, windows)
@@ -212,8 +213,11 @@ def full_model_lines(full: dict) -> list[str]:
     cells.append(f"| windows minus as trained (paired) | {100 * full['windows_gain']:+.2f} points "
                  f"[{100 * low:+.2f}, {100 * high:+.2f}] | |")
     return ["", "## Windows at full scale", "",
-            f"The full recipe's kept model (`{full['folder']}`, trained on all 25,000 reviews; see "
-            f"results/imdb-distilbert-full.md) on all {n:,} test reviews:", "",
+            f"The full recipe's kept model (`{full['folder']}`: all 25,000 training reviews, epoch "
+            f"{full['kept']['epoch']:g} of 5, kept by the lowest {full['kept']['metric']}; see "
+            f"results/imdb-distilbert-full.md) on all {n:,} test reviews, as trained and read whole (each review in "
+            "overlapping windows of 256 tokens, half a window apart, whose scores are averaged, as `textfit predict --windows` and "
+            "`textfit evaluate --windows` read it):", "",
             f"Command: `python benchmarks/imdb_push.py --full-model {full['folder']} --seeds`", "",
             "| prediction | test accuracy [95% CI] | seconds |", "|---|---|---|", *cells]
 

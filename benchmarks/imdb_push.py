@@ -199,7 +199,7 @@ def proxy_lines(rows: list[dict]) -> list[str]:
         acc, hours = statistics.median(accs), (statistics.median(train_s) + statistics.median(predict_s)) / 3600
         spread = f" [{min(accs):.4f}-{max(accs):.4f}]" if len(accs) > 1 else ""
         extra = hours - base_hours
-        rate = f"{100 * (acc - base_acc) / extra:+.1f}" if extra > 0.005 else "-"
+        rate = f"{100 * (acc - base_acc) / extra:+.1f}" if extra > 0.005 else "no extra time" if acc > base_acc else "-"
         lines.append(f"| {label} | {acc:.4f}{spread} | {100 * (acc - base_acc):+.2f} | "
                      f"{statistics.median(train_s):,.0f} | {statistics.median(predict_s):,.0f} | {rate} |")
     lines += ["", "Training seconds are the loop's (textfit's own count); prediction seconds are the whole "

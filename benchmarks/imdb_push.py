@@ -29,7 +29,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -44,13 +43,8 @@ RECIPE = "imdb-distilbert-full"
 TRAIN_SAMPLES, EPOCHS, TEST_SAMPLES = 4000, 2, 5000
 LEARNING_RATES = (2e-5, 5e-5)
 
-
-def cpu_name() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")),
-                 platform.processor() or "unknown CPU")
-    kinds = [flag for flag in ("amx_tile", "avx512_bf16") if f" {flag}" in flags]
-    return f"{model}, {os.cpu_count()} cores ({', '.join(kinds) or 'no native bf16'})"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from train_speed import machine  # noqa: E402  (the CPU, its bf16 support and the software, as every table names it)
 
 
 def test_sample(size: int | None = TEST_SAMPLES) -> tuple[list[str], list[int]]:
@@ -174,7 +168,7 @@ def table_rows(rows: list[dict]) -> list[tuple[str, list[float], list[float], li
 def report(rows: list[dict]) -> str:
     full = next((r for r in rows if r["variant"] == "full model"), None)
     proxy = [r for r in rows if r["variant"] != "full model"]
-    lines = ["# Toward the full-IMDB card's 0.9329 with the default model", "", f"Measured on: {cpu_name()}."]
+    lines = ["# Toward the full-IMDB card's 0.9329 with the default model", "", f"Measured on: {machine()}."]
     if proxy:
         lines += proxy_lines(proxy)
     if full:

@@ -31,8 +31,12 @@ def kept_words(kept: dict[str, Any]) -> str:
     best value of `metric` so far) or "last" (metric_for_best auto in a run that trained to its end); folders
     written before rules existed kept by the best value."""
     if kept.get("rule") == "last":
-        return f"the last evaluation ({kept['metric']} {kept['value']:.4f}; the run trained to its end)"
-    return f"best {kept['metric']} {kept['value']:.4f}"
+        return f"{_rule(kept)} ({kept['metric']} {kept['value']:.4f}; the run trained to its end)"
+    return f"{_rule(kept)} {kept['value']:.4f}"
+
+
+def _rule(kept: dict[str, Any]) -> str:
+    return "the last evaluation" if kept.get("rule") == "last" else f"best {kept['metric']}"
 
 
 def run_findings(history: list[dict[str, Any]], kept: dict[str, Any] | None, metrics: dict[str, Any],
@@ -127,10 +131,6 @@ def _overfitting(history, kept, metrics, eval_counts, learning_rate, *, metric: 
         return text + (f" The model kept is from {_where(kept)} ({_rule(kept)}); with metric_for_best=loss "
                        f"it would be {_where(best)}. Fewer epochs or early_stopping_patience would save the rest.")
     return text + " The final model was kept (no checkpoint selection): train fewer epochs."
-
-
-def _rule(kept: dict[str, Any]) -> str:
-    return "the last evaluation" if kept.get("rule") == "last" else f"best {kept['metric']}"
 
 
 def _loss_and_metric_disagree(history: list[dict[str, Any]], kept: dict[str, Any] | None, metric: str) -> str | None:

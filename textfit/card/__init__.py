@@ -93,7 +93,8 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
 def _what_this_run_added(facts: dict[str, Any]) -> list[tuple[str, Any]]:
     """The settings a Trainer card has no line for: early stopping, class weights, frozen or trimmed embeddings,
     and which evaluation was kept and why."""
-    c, items = facts["config"], []  # type: tuple[dict[str, Any], list[tuple[str, Any]]]
+    c = facts["config"]
+    items: list[tuple[str, Any]] = []
     if c["early_stopping_patience"]:
         items.append(("early_stopping_patience", c["early_stopping_patience"]))
     if facts.get("class_weights"):
@@ -131,9 +132,9 @@ def kept_sentence(facts: dict[str, Any]) -> str:
     where = f"step {kept['step']} (epoch {kept['epoch']:g})"
     if kept.get("rule") == "last":  # metric_for_best auto, in a run that trained to its end
         return (f"The model kept is the last of {len(history)} evaluations, {where} ({metric} {kept['value']:.4f}): "
-                "the run trained to the end of its schedule, and in textfit's checkpoint-choice benchmark (4 data "
-                "sets, 3 seeds each) the last evaluation kept more test accuracy on average than the best "
-                "validation loss or the best validation metric." + stopped)
+                "the run trained to the end of its schedule. In textfit's checkpoint-choice benchmark (4 data sets, "
+                "3 seeds each) the last evaluation kept 0.6433 of test accuracy on average, the best validation "
+                "metric 0.6418 (a difference within the seeds' noise) and the lowest validation loss 0.6343." + stopped)
     text = (f"The model kept is the checkpoint of {where}, the best {metric} ({kept['value']:.4f}) "
             f"among {len(history)} evaluations")
     if history[-1]["step"] == kept["step"]:

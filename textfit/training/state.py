@@ -35,4 +35,3 @@ class TrainState:
         known = {f.name for f in fields(cls)}
         renamed = {LEGACY_KEYS.get(k, k): v for k, v in values.items()}
         return cls(**{k: v for k, v in renamed.items() if k in known})
-

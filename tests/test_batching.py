@@ -178,3 +178,35 @@ def test_evaluate_reads_long_texts_whole_in_windows(imdb_sample, trained, tmp_pa
     saved = json.loads(out.read_text())
     assert saved["windows"] is True and saved["num_examples"] == 30
     assert saved["accuracy"] == whole["accuracy"] and saved["loss"] == pytest.approx(whole["loss"], rel=1e-5)
+
+
+def test_a_model_trained_with_windows_is_evaluated_and_read_whole(small_model, imdb_sample, tmp_path):
+    """windows: true makes training's evaluation read every review whole, and the saved folder remembers it:
+    textfit.load, evaluate and predict read it the same way unless told --no-windows."""
+    import textfit
+    from tests.conftest import run_textfit, small_run_config
+    from textfit.config import TrainConfig
+    from textfit.errors import ConfigError
+    from textfit.evaluate import evaluate_folder
+    from textfit.training import train
+
+    out = tmp_path / "windows"
+    result = train(small_run_config(small_model, imdb_sample, out, windows=True, max_steps=20, eval_split="test",
+                                    max_eval_samples=60, precision="fp32", baseline="none"))
+    clf = textfit.load(out, precision="fp32")
+    assert clf.windows and clf.folder.windows
+    # the card's figures are what the folder reads: the same 60 reviews, scored whole by default
+    again, _, count = evaluate_folder(clf, str(imdb_sample), "test", max_samples=60)
+    assert count == 60 and again["accuracy"] == result.metrics["accuracy"]
+    assert again["loss"] == pytest.approx(result.metrics["loss"], rel=1e-4)
+    cut, _, _ = evaluate_folder(clf, str(imdb_sample), "test", max_samples=60, windows=False)
+    assert cut["loss"] != pytest.approx(again["loss"], rel=1e-4)  # reviews past 64 tokens were read whole
+    review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
+    assert clf.predict_proba([review]) == pytest.approx(clf.predict_proba([review], windows=True))
+    truncated = textfit.load(out, precision="fp32", windows=False).predict_proba([review])
+    assert truncated == pytest.approx(clf.predict_proba([review], windows=False))
+    ran = run_textfit("predict", out, "--no-windows", review)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split("\t")[0] == clf.labels[int(truncated[0].argmax())]
+    with pytest.raises(ConfigError, match="sentence pairs"):
+        TrainConfig(dataset="x", windows=True, text_pair_column="hypothesis")

@@ -99,6 +99,13 @@ def encode_windows(tokenizer, texts: Sequence[str], *, max_length: int) -> tuple
     return Encoded(windows, None), owners
 
 
+def average_windows(per_window: np.ndarray, owners: Sequence[int], texts: int) -> np.ndarray:
+    """One row of scores per text: the mean over its windows (encode_windows' `owners` say whose each one is)."""
+    out = np.zeros((texts, per_window.shape[1]), dtype=per_window.dtype)
+    np.add.at(out, np.asarray(owners), per_window)
+    return out / np.bincount(np.asarray(owners), minlength=texts)[:, None]
+
+
 def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
     """The ids the tokenizer puts before and after a single text ([CLS] ... [SEP], <s> ... </s>)."""
     full = tokenizer("a")["input_ids"]

@@ -124,9 +124,10 @@ def _evaluate_flags(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--one-threshold", action="store_true",
                           help="multi-label: the one global threshold for every label, not each label's own")
     evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--windows", action="store_true",
+    evaluate.add_argument("--windows", action=argparse.BooleanOptionalAction, default=None,
                           help="score long texts whole, as `predict --windows` reads them: does reading past "
-                               "max_length pay on this data?")
+                               "max_length pay on this data? (default: as the model was trained, its windows "
+                               "setting)")
     _add_backend_flags(evaluate)
     evaluate.set_defaults(backend="torch", precision="fp32")  # the model as trained, unless asked otherwise
     evaluate.add_argument("--output", help="write the metrics as JSON here")
@@ -143,8 +144,9 @@ def _predict_flags(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--batch-size", type=int, default=32)
     _add_backend_flags(predict)
     predict.add_argument("--no-progress", action="store_true", help="no progress bar")
-    predict.add_argument("--windows", action="store_true",
-                         help="read long texts whole: overlapping windows of max_length tokens, probabilities averaged")
+    predict.add_argument("--windows", action=argparse.BooleanOptionalAction, default=None,
+                         help="read long texts whole: overlapping windows of max_length tokens, probabilities "
+                              "averaged (default: as the model was trained, its windows setting)")
 
 
 def _export_flags(sub: argparse._SubParsersAction) -> None:
@@ -349,11 +351,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics, split, count = evaluate_folder(clf, args.dataset, args.eval_split, text_column=args.text_column,
                                             label_column=args.label_column, text_pair_column=args.text_pair_column,
                                             max_samples=args.max_eval_samples, windows=args.windows)
-    read = ", long texts read whole in windows" if args.windows else ""
+    windows = clf.windows if args.windows is None else args.windows
+    read = ", long texts read whole in windows" if windows else ""
     print(f"{args.model_dir} on {args.dataset} [{split}], {count} examples ({clf.backend.name}{read})")
     print("\n".join(metric_lines(metrics)))
     if args.output:
-        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, "windows": args.windows, **metrics})
+        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, "windows": windows, **metrics})
     return 0
 
 

@@ -13,9 +13,10 @@ SHOWN = ("loss", "accuracy", "precision", "recall", "f1", "f1_weighted", "subset
 
 def evaluate_folder(clf: Classifier, dataset: str, split: str | None = None, *, text_column: str | None = None,
                     label_column: str | None = None, text_pair_column: str | None = None,
-                    max_samples: int | None = None, windows: bool = False) -> tuple[dict[str, Any], str, int]:
+                    max_samples: int | None = None, windows: bool | None = None) -> tuple[dict[str, Any], str, int]:
     """(metrics, the split read, examples scored). Columns default to the ones the model was trained on. With
-    `windows`, texts longer than the model's max_length are read whole (overlapping windows, scores averaged)."""
+    `windows`, texts longer than the model's max_length are read whole (overlapping windows, scores averaged);
+    unset, as the model's own setting says."""
     saved = clf.folder.columns
     columns = Columns(text_column or saved.text, label_column or saved.label, text_pair_column or saved.text_pair,
                       saved.label_pattern)

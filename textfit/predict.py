@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from textfit.backends import open_backend, pick_backend
-from textfit.batching import collate, encode, encode_windows, sorted_batches
+from textfit.batching import average_windows, collate, encode, encode_windows, sorted_batches
 from textfit.errors import ModelError
 from textfit.run_folder import RunFolder
 
@@ -22,10 +22,12 @@ class Classifier:
     """A fine-tuned text classifier loaded from a folder textfit (or the Trainer) wrote."""
 
     def __init__(self, path: str | Path, *, backend: str = "auto", precision: str = "auto", batch_size: int = 32,
-                 max_length: int | None = None, truncation: str | None = None, per_label_thresholds: bool = True):
+                 max_length: int | None = None, truncation: str | None = None, per_label_thresholds: bool = True,
+                 windows: bool | None = None):
         """backend: auto (see backends.pick_backend), torch, onnx or int8; precision, for PyTorch: auto (bf16
         where the hardware runs it natively), bf16 or fp32. Multi-label: each label's own threshold, as tuned in
-        training, unless per_label_thresholds=False (then the one global threshold)."""
+        training, unless per_label_thresholds=False (then the one global threshold). windows: read long texts
+        whole by default (unset: as the model was trained to be read, its `windows` setting)."""
         self.folder = RunFolder.load(path)
         self.path, self.tokenizer = self.folder.path, self.folder.tokenizer
         self.labels, self.task, self.threshold = self.folder.labels, self.folder.task, self.folder.threshold
@@ -33,17 +35,21 @@ class Classifier:
         # long texts are cut where and how training cut them, unless told otherwise
         self.max_length = max_length or self.folder.max_length
         self.truncation = truncation or self.folder.truncation
+        self.windows = self.folder.windows if windows is None else windows
         self.batch_size = batch_size
         backend, self.precision = pick_backend(self.path, backend, precision)
         self.backend = open_backend(self.path, backend, self.precision)
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
-                      windows: bool = False) -> np.ndarray:
+                      windows: bool | None = None) -> np.ndarray:
         """Scores, one row per text, columns in label order (`self.labels`): class probabilities (single-label),
         per-label probabilities (multi-label) or the predicted value (regression). With `windows`, a long text is
-        read whole, as overlapping windows of max_length tokens whose scores are averaged."""
+        read whole, as overlapping windows of max_length tokens whose scores are averaged (unset: the model's
+        own setting, self.windows; sentence pairs are always truncated)."""
         if isinstance(texts, str):
             texts = [texts]
+        if windows is None:
+            windows = self.windows and pairs is None
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         if windows and pairs is not None:
@@ -57,14 +63,10 @@ class Classifier:
         for indices in sorted_batches(data.lengths(), self.batch_size):
             batch = {k: v.numpy() for k, v in collate(data, indices, self.tokenizer.pad_token_id).items()}
             per_input[indices] = self.task.scores(self.backend.logits(batch))
-        if not windows:
-            return per_input
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        np.add.at(out, owners, per_input)
-        return out / np.bincount(owners, minlength=len(texts))[:, None]
+        return average_windows(per_input, owners, len(texts)) if windows else per_input
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
-                windows: bool = False) -> list[dict[str, Any]]:
+                windows: bool | None = None) -> list[dict[str, Any]]:
         """One dict per text, in the order of `texts`, with "scores" ({label: score}) and, by task, "label" (the
         most probable class), "labels" (every label at or above the threshold, most probable first) or "value"."""
         out = []
@@ -79,7 +81,7 @@ class Classifier:
         return np.asarray(self.thresholds, dtype=float) if self.thresholds is not None else self.threshold
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = 1024,
-                       windows: bool = False) -> Iterator[dict[str, Any]]:
+                       windows: bool | None = None) -> Iterator[dict[str, Any]]:
         """Predictions for any number of texts in constant memory, chunk by chunk, in input order."""
         chunk: list[str] = []
         for text in texts:

@@ -27,9 +27,11 @@ CHUNK = 1024  # texts per sorted chunk: ~99% of the padding saved by global sort
 
 
 def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Path, text_column: str,
-                 *, chunk_size: int = CHUNK, progress: bool = True, windows: bool = False) -> int:
-    """Write one prediction per input row (JSON Lines, or CSV when OUTPUT ends in .csv); return the row count."""
+                 *, chunk_size: int = CHUNK, progress: bool = True, windows: bool | None = None) -> int:
+    """Write one prediction per input row (JSON Lines, or CSV when OUTPUT ends in .csv); return the row count.
+    `windows` unset: as the model's own setting says."""
     source, out = Path(input_path), Path(output_path)
+    windows = clf.windows if windows is None else windows
     partial, marker = out.with_name(out.name + ".partial"), out.with_name(out.name + ".partial.json")
     identity = {"input": str(source.resolve()), "input_bytes": source.stat().st_size if source.is_file() else None,
                 "input_mtime": source.stat().st_mtime if source.is_file() else None,

@@ -2,7 +2,7 @@
 
     folder = RunFolder.load("outputs/imdb")
     folder.config        # the TrainConfig it was trained with, defaults included (None: not written by textfit)
-    folder.labels, folder.task, folder.threshold, folder.max_length, folder.truncation
+    folder.labels, folder.task, folder.threshold, folder.max_length, folder.truncation, folder.windows
     folder.metrics()     # metrics.json: the kept model's evaluation, findings, data warnings
 
 predict, evaluate, export, serve and report read a folder only through this class, so the defaults of a recipe
@@ -38,6 +38,7 @@ class RunFolder:
     thresholds: list[float] | None  # multi-label: one per label, tuned on validation (multi_label_thresholds)
     max_length: int  # tokens per text, as in training; never past the tokenizer's own limit
     truncation: str  # what a long text keeps: head | tail | head+tail, as in training
+    windows: bool  # read long texts whole (overlapping windows), as training's evaluation did
 
     @classmethod
     def load(cls, path: str | Path) -> RunFolder:
@@ -54,7 +55,7 @@ class RunFolder:
                    threshold=float(getattr(model_config, "multi_label_threshold", None) or DEFAULT_THRESHOLD),
                    thresholds=getattr(model_config, "multi_label_thresholds", None),
                    max_length=min(wanted, tokenizer.model_max_length),
-                   truncation=config.truncation if config else "head")
+                   truncation=config.truncation if config else "head", windows=bool(config and config.windows))
 
     @staticmethod
     def read_config(path: str | Path) -> TrainConfig | None:

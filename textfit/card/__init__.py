@@ -105,6 +105,10 @@ def _what_this_run_added(facts: dict[str, Any]) -> list[tuple[str, Any]]:
         items.append(("frozen", "word embeddings (not trained)"))
     if facts.get("vocab_note"):
         items.append(("vocabulary", facts["vocab_note"]))
+    if c.get("windows"):
+        items.append(("windows", f"long texts read whole when evaluating and predicting (windows of "
+                                 f"{c['max_length']} tokens, half a window apart, scores averaged; "
+                                 "transformers.pipeline truncates at max_length instead)"))
     kept = facts.get("kept") or {}
     best = kept.get("metric") or c["metric_for_best"]  # auto, as the run resolved it
     best = "validation loss" if best == "loss" else f"validation {best}"

@@ -115,7 +115,7 @@ class Distill(FineTune):
         self.teacher_model = AutoModelForSequenceClassification.from_pretrained(self.teacher.path).eval()
         self.teacher_layers = self.teacher_model.config.num_hidden_layers
         super()._setup_batches()
-        self.teacher_eval = self.task.scores(self._teacher_logits(self.eval_set))  # target units, as evaluate's
+        self.teacher_eval = self.per_example(self.task.scores(self._teacher_logits(self.eval_set)))  # as evaluate's
         del self.teacher_model
         if self.is_main:
             print(f"teacher: scored {len(self.train_set):,} training and {len(self.eval_set):,} evaluation texts in "

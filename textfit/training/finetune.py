@@ -21,12 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from textfit import tracking
-from textfit.batching import Encoded, collate, default_cache_dir, encode, length_grouped_batches
+from textfit.batching import (
+    Encoded,
+    average_windows,
+    collate,
+    default_cache_dir,
+    encode,
+    encode_windows,
+    length_grouped_batches,
+)
 from textfit.config import TrainConfig
 from textfit.data import Columns, Example, TrainingData, load_training_data
 from textfit.data.check import check_data
@@ -201,7 +210,7 @@ class FineTune:
     def _setup_batches(self) -> None:
         cfg = self.config
         self.max_length = min(cfg.max_length, self.tokenizer.model_max_length)  # the model's limit wins
-        self.train_set, self.eval_set = self.training_set(), self.encode(self.data.eval)
+        self.train_set, self.eval_set = self.training_set(), self.evaluation_set(self.data.eval)
         self.micro_batch = cfg.train_batch_size // cfg.gradient_accumulation_steps
         if self.micro_batch < self.world:
             raise ConfigError(f"train_batch_size={cfg.train_batch_size} is smaller than "
@@ -233,6 +242,22 @@ class FineTune:
         return encode(self.tokenizer, [ex.text for ex in examples], pairs, max_length=self.max_length,
                       labels=self.units.to_model(labels), truncation=self.config.truncation,
                       cache_dir=default_cache_dir() if self.config.tokenize_cache else None)
+
+    def evaluation_set(self, examples: list[Example]) -> Encoded:
+        """What each evaluation scores: the examples as trained (truncated), or, with windows, every text whole in
+        overlapping windows whose scores per_example() averages back to one row a text."""
+        self.eval_owners = None
+        if not self.config.windows:
+            return self.encode(examples)
+        data, self.eval_owners = encode_windows(self.tokenizer, [ex.text for ex in examples],
+                                                max_length=self.max_length)
+        return data
+
+    def per_example(self, scores: np.ndarray) -> np.ndarray:
+        """Scores over the evaluation set, one row per example (the mean of its windows, with windows)."""
+        if self.eval_owners is None:
+            return scores
+        return average_windows(scores, self.eval_owners, len(self.data.eval))
 
     # ------------------------------------------------------------------ train
     def train(self) -> TrainState:
@@ -380,7 +405,7 @@ class FineTune:
         scores = self.task.scores(self.units.from_model(logits))
         examples = examples or (self.data.eval if data is self.eval_set else self.data.train)
         if data is self.eval_set:
-            self.eval_probs = scores
+            scores = self.eval_probs = self.per_example(scores)
         languages = [ex.extra.get("language") for ex in examples]
         return self.task.evaluate(scores, [ex.label for ex in examples], self.data.label_names,
                                   threshold=self.config.threshold, languages=languages if all(languages) else None)
@@ -446,7 +471,7 @@ class FineTune:
         if kept >= total:
             return
         self.data.eval = seeded_subset(self.data.eval, kept, self.config.seed)
-        self.eval_set = self.encode(self.data.eval)
+        self.eval_set = self.evaluation_set(self.data.eval)
         reason = self.state.stop_reason or "the time budget was nearly spent"
         self.state.stop_reason = (f"{reason}; the final weights were scored on {kept:,} of the {total:,} evaluation "
                                   "texts, what the time left allowed")

@@ -118,7 +118,7 @@ class Distill(FineTune):
         self.teacher_eval = self.per_example(self.task.scores(self._teacher_logits(self.eval_set)))  # as evaluate's
         del self.teacher_model
         if self.is_main:
-            print(f"teacher: scored {len(self.train_set):,} training and {len(self.eval_set):,} evaluation texts in "
+            print(f"teacher: scored {len(self.train_set):,} training and {len(self.data.eval):,} evaluation texts in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
 
     def training_set(self) -> Encoded:

@@ -97,6 +97,16 @@ def test_short_texts_cost_at_least_what_a_step_costs_whatever_the_texts():
     assert long.per_example(64) == pytest.approx(0.01)  # texts that fill the length cost the padded batch
 
 
+def test_windows_make_each_evaluation_cost_what_reading_the_texts_whole_costs():
+    reviews = _probe([900] * 50 + [200] * 50, fixed_length=256)
+    truncated = make_plan(_run(25_000, 25_000, max_length=256), 1200, 10, reviews, {"max_length"})
+    whole = make_plan(_run(25_000, 25_000, max_length=256, windows=True), 1200, 10, reviews, {"max_length"})
+    # a 900-token review is 7 windows of 256 tokens, half a window apart, a 200-token one 1: 4 on average
+    assert whole.eval_seconds / whole.eval_examples == pytest.approx(
+        4 * truncated.eval_seconds / truncated.eval_examples, rel=0.1)
+    assert whole.eval_examples < truncated.eval_examples and whole.eta <= whole.budget
+
+
 def test_the_step_count_is_fitted_to_the_real_steps():
     plan = make_plan(_run(60_000, 872), 300, 10, _probe([20] * 99 + [70]), set())
     slow, fast = (Deadline(time.time() + 250, plan.eval_seconds, plan.write_seconds, plan.step_seconds)

@@ -86,6 +86,13 @@ class Probe:
     def truncated(self, length: int) -> float:
         return float((self.token_lengths > length).mean())
 
+    def eval_with_windows(self, length: int) -> float:
+        """One evaluation example read whole (TrainConfig.windows): its first window costs what a truncated text
+        costs, and each further window, half a window on, a full window."""
+        stride = max(1, (length - 2) // 2)  # as batching.encode_windows steps, less [CLS] and [SEP]
+        extra = np.ceil(np.maximum(0, self.token_lengths - (length - 2)) / stride).mean()
+        return self.per_example(length, eval_=True) + float(extra) * self.eval_seconds[length]
+
 
 @dataclass
 class Plan:
@@ -233,7 +240,7 @@ def make_plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed
 
 def _option(run: FineTune, budget: float, spent: float, measured: Probe, fixed: set[str], length: int) -> Option:
     n_train, n_eval = len(run.data.train), len(run.data.eval)
-    one_eval = measured.per_example(length, eval_=True)
+    one_eval = measured.eval_with_windows(length) if run.config.windows else measured.per_example(length, eval_=True)
     eval_n = n_eval if "max_eval_samples" in fixed else min(n_eval, max(100, int(ONE_EVAL_SHARE * budget / one_eval)))
     evaluations = max(1, min(MAX_EVALS, int(EVAL_SHARE * budget / (eval_n * one_eval))))
     train_time = budget * (1 - SAFETY) - spent - WRITE_SECONDS - evaluations * eval_n * one_eval

@@ -213,10 +213,10 @@ def full_model_lines(full: dict) -> list[str]:
     cells.append(f"| windows minus as trained (paired) | {100 * full['windows_gain']:+.2f} points "
                  f"[{100 * low:+.2f}, {100 * high:+.2f}] | |")
     return ["", "## Windows at full scale", "",
-            f"The full recipe's kept model (`{full['folder']}`: all 25,000 training reviews, epoch "
+            f"The full recipe's kept model (`{full['folder']}`: all 25,000 training reviews at lr 2e-5, epoch "
             f"{full['kept']['epoch']:g} of 5, kept by the lowest {full['kept']['metric']}; see "
-            f"results/imdb-distilbert-full.md) on all {n:,} test reviews, as trained and read whole (each review in "
-            "overlapping windows of 256 tokens, half a window apart, whose scores are averaged, as "
+            f"results/imdb-distilbert-full-lr2e-5.md) on all {n:,} test reviews, as trained and read whole (each "
+            "review in overlapping windows of 256 tokens, half a window apart, whose scores are averaged, as "
             "`textfit predict --windows` and `textfit evaluate --windows` read it):", "",
             f"Command: `python benchmarks/imdb_push.py --full-model {full['folder']} --seeds`", "",
             "| prediction | test accuracy [95% CI] | seconds |", "|---|---|---|", *cells]

@@ -6,6 +6,12 @@
     python benchmarks/long_run.py status imdb-distilbert-full   # segments, pauses, steps, peak memory
     python benchmarks/long_run.py report imdb-distilbert-full   # results/imdb-distilbert-full.md and .json
     python benchmarks/long_run.py report imdb-distilbert-full --repo ../fullimdb   # a run in another clone
+    python benchmarks/long_run.py run imdb-distilbert-full -- --learning-rate 2e-5 --no-windows
+                                 # the recipe with other settings: flags after -- go to `textfit train`
+    python benchmarks/long_run.py report imdb-distilbert-full --results-name imdb-distilbert-full-lr2e-5
+                                 # the report under another name (results/NAME.md), to keep an earlier run's
+    python benchmarks/long_run.py report imdb-distilbert-full --results-name NAME -- --learning-rate 2e-5
+                                 # a run made before its recipe changed: the flags that repeat it with today's
 
 Each segment is one `textfit train --recipe NAME` process (with `--resume` when a checkpoint is there) under
 `/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself; a sampler
@@ -62,10 +68,10 @@ def checkpoint_step(out: Path) -> int | None:
     return json.loads(state.read_text())["global_step"] if state.is_file() else None
 
 
-def run(recipe: str) -> int:
+def run(recipe: str, flags: list[str]) -> int:
     out = output_dir(recipe)
     resume = checkpoint_step(out) is not None
-    cmd = [sys.executable, "-m", "textfit", "train", "--recipe", recipe, "--output-dir", str(out)]
+    cmd = [sys.executable, "-m", "textfit", "train", "--recipe", recipe, "--output-dir", str(out), *flags]
     cmd += ["--resume"] if resume else ["--overwrite"]
     timing = out.with_suffix(".time.txt")
     timing.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +80,7 @@ def run(recipe: str) -> int:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RUN_REPO, capture_output=True,
                             text=True).stdout.strip()
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,
-                    "command": " ".join(cmd), "commit": commit})
+                    "command": " ".join(cmd), "flags": flags, "commit": commit})
     threading.Thread(target=watch_memory, args=(recipe, process), daemon=True).start()
     code = process.wait()
     text = timing.read_text() if timing.is_file() else ""
@@ -132,7 +138,8 @@ def summary(recipe: str) -> dict:
             "commits": [log[i].get("commit", "")[:7] or "not logged" for i in starts],
             "seconds_computing": round(sum(c for c, _ in segments)),
             "seconds_paused": round(sum(p for _, p in segments)), "peak_rss_mb": max(peaks, default=None),
-            "checkpoint_step": checkpoint_step(output_dir(recipe)), "finished": finished(recipe)}
+            "checkpoint_step": checkpoint_step(output_dir(recipe)), "finished": finished(recipe),
+            "flags": log[starts[-1]].get("flags", []) if starts else []}
 
 
 def segment_seconds(log: list[dict], running: bool) -> tuple[float, float]:
@@ -158,10 +165,11 @@ def finished(recipe: str) -> bool:
     return (output_dir(recipe) / "metrics.json").is_file()
 
 
-def report(recipe: str) -> int:
+def report(recipe: str, name: str, flags: list[str]) -> int:
     """Every evaluation of the run (test accuracy with its interval), the kept checkpoint, and the log's figures,
-    in benchmarks/results/RECIPE.md and .json (the run so far, until it has finished)."""
+    in benchmarks/results/NAME.md and .json (the run so far, until it has finished)."""
     out, facts = output_dir(recipe), summary(recipe)
+    facts["flags"] = flags or facts["flags"]  # what repeats the run with the recipe as it is now
     done = facts["finished"]
     state = json.loads(((out / "history.json") if done else (out / "checkpoints" / "last" / "trainer_state.json"))
                        .read_text())
@@ -170,23 +178,25 @@ def report(recipe: str) -> int:
     data = {"recipe": recipe, "log": facts, "history": state["history"], "best": state["best"],
             "examples": metrics["num_examples"], "metrics": metrics if done else None,
             "card": (out / "README.md").read_text() if done else None}
-    text = report_text(recipe, data)
-    (results / f"{recipe}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (results / f"{recipe}.md").write_text(text)
+    text = report_text(recipe, data, name)
+    (results / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (results / f"{name}.md").write_text(text)
     print(text)
     return 0
 
 
-def report_text(recipe: str, data: dict) -> str:
+def report_text(recipe: str, data: dict, name: str) -> str:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from train_speed import machine
 
     facts, rows, best = data["log"], data["history"], data["best"]
     state = "finished" if facts["finished"] else f"not finished: checkpoint at step {facts['checkpoint_step']:,}"
     where = "" if RUN_REPO == REPO else f" --repo {os.path.relpath(RUN_REPO, REPO)}"
+    flags = f" -- {' '.join(facts['flags'])}" if facts.get("flags") else ""
+    named = "" if name == recipe else f" --results-name {name}"
     lines = [f"# `{recipe}` to the end", "", f"Measured on: {machine()}.", "",
-             f"Command: `python benchmarks/long_run.py run {recipe}{where}`, run again after each interruption (it "
-             f"resumes from checkpoints/last), then `python benchmarks/long_run.py report {recipe}{where}`. "
+             f"Command: `python benchmarks/long_run.py run {recipe}{where}{flags}`, run again after each interruption "
+             f"(it resumes from checkpoints/last), then `python benchmarks/long_run.py report {recipe}{where}{named}`. "
              f"State: {state}.", "",
              f"Every evaluation is on all {data['examples']:,} test reviews.", "",
              "| epoch | step | train loss | test loss | test accuracy [95% CI] | F1 | training s so far |",
@@ -196,8 +206,7 @@ def report_text(recipe: str, data: dict) -> str:
         shown = f"{r['accuracy']:.4f} [{r['accuracy'] - half:.4f}, {r['accuracy'] + half:.4f}]"
         lines.append(f"| {r['epoch']:g} | {r['step']:,} | {r['train_loss']:.4f} | {r['loss']:.4f} | {shown} | "
                      f"{r['f1']:.4f} | {r['train_time']:,.0f} |")
-    lines += ["", f"Kept: step {best['step']:,} (epoch {best['epoch']:g}), the lowest test {best['metric']}; it was "
-              "chosen on the set it is scored on, as the card's run was. The last epoch's row is chosen on nothing.",
+    lines += ["", kept_sentence(best),
               "", f"The run: {facts['segments']} segment(s), {facts['resumes']} resume(s) (from steps "
               f"{', '.join(f'{s:,}' for s in facts['resumed_from_steps']) or '-'}); "
               f"{facts['seconds_computing'] / 3600:.2f} h computing, {facts['seconds_paused'] / 3600:.2f} h paused "
@@ -208,6 +217,16 @@ def report_text(recipe: str, data: dict) -> str:
     if facts["finished"]:
         lines += ["", as_one_run(rows, facts)]
     return "\n".join(lines) + "\n"
+
+
+def kept_sentence(best: dict) -> str:
+    """Which evaluation the run kept, and whether the set it is scored on chose it."""
+    where = f"Kept: step {best['step']:,} (epoch {best['epoch']:g}), "
+    if best.get("rule") == "last":
+        return where + "the last evaluation (the run trained to the end of its schedule): chosen on nothing."
+    lowest = "lowest" if best["metric"] == "loss" else "highest"
+    return (where + f"the {lowest} test {best['metric']}; it was chosen on the set it is scored on, as the card's run "
+            "was. The last epoch's row is chosen on nothing.")
 
 
 def as_one_run(rows: list[dict], facts: dict) -> str:
@@ -228,17 +247,21 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=REPO,
                         help="the checkout the run lives in (default: this one); the report goes to this one's "
                              "benchmarks/results")
-    args = parser.parse_args()
+    parser.add_argument("--results-name", help="report: results/NAME.md and .json (default: the recipe's name)")
+    argv = sys.argv[1:]
+    # after --: settings for `textfit train` that differ from the recipe (give the same ones to every segment)
+    flags = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     global RUN_REPO
     RUN_REPO = args.repo.resolve()
     if args.action == "run":
-        return run(args.recipe)
+        return run(args.recipe, flags)
     if args.action == "pause":
         return signal_run(args.recipe, signal.SIGSTOP, "pause")
     if args.action == "cont":
         return signal_run(args.recipe, signal.SIGCONT, "cont")
     if args.action == "report":
-        return report(args.recipe)
+        return report(args.recipe, args.results_name or args.recipe, flags)
     return status(args.recipe)
 
 

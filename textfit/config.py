@@ -118,9 +118,9 @@ class TrainConfig:
     # the metric 0.6418 (with loss breaking ties 0.6418), the loss 0.6343; the last kept the best of the four in
     # 8 runs, the loss in 1. The loss was the worst or tied-worst rule on 3 of the 4 data sets (SST-2 -2.2 points
     # against the metric): a model that grows confident raises its validation loss while it gets more answers
-    # right (full IMDB, results/imdb-distilbert-full.md: loss kept epoch 1 at 0.8955, every later epoch scored
-    # 0.902-0.909). The last beat the metric by 0.15 points, within the seeds' noise; it wins because picking the
-    # best of several evaluations on a few hundred examples partly picks their noise.
+    # right (full IMDB at lr 2e-5, results/imdb-distilbert-full-lr2e-5.md: loss kept epoch 1 at 0.8955, every
+    # later epoch scored 0.902-0.909). The last beat the metric by 0.15 points, within the seeds' noise; it wins
+    # because picking the best of several evaluations on a few hundred examples partly picks their noise.
     metric_for_best: str = setting("auto", EVALUATION, "which evaluation to keep: auto (the last of a run that "
                                    "trains to its end, else the best by the task's main metric: accuracy, micro F1 "
                                    "or MAE) | loss | accuracy | f1 | precision | recall ...")

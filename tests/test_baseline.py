@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import small_run_config
-from textfit.baseline import baseline_scores, compare
+from textfit.baseline import BaselineJob, baseline_scores, compare
 from textfit.data import Example
 from textfit.task import MULTI_LABEL, REGRESSION, SINGLE
 from textfit.training import train
@@ -50,6 +50,21 @@ def test_multi_label_and_regression_baselines_have_their_shapes():
     assert values.shape == (40, 1) and np.corrcoef(values[:, 0], [ex.label for ex in evaluation])[0, 1] > 0.9
 
 
+def test_the_baseline_fitted_in_the_background_is_the_one_fitted_in_process():
+    train_set, evaluation = _examples(200, 0), _examples(60, 1)
+    job = BaselineJob(train_set, evaluation, SINGLE, 2, seed=42, expected_seconds=1.0)
+    scores, seconds = job.result(train_set, evaluation)
+    np.testing.assert_allclose(scores, baseline_scores(train_set, evaluation, SINGLE, 2, seed=42), atol=1e-9)
+    assert seconds > 0
+    subset = evaluation[::3]  # what a time budget keeps of the evaluation set: the rows follow the examples
+    np.testing.assert_allclose(job.result(train_set, subset)[0], scores[::3])
+    assert job.result(list(train_set), evaluation) is None  # fitted on other training examples: not theirs
+    assert job.result(train_set, _examples(5, 2)) is None  # examples it never scored
+    # a job that fails (a multi-label task given single labels) leaves the run to fit the baseline itself
+    dead = BaselineJob(train_set, evaluation, MULTI_LABEL, 2, seed=42, expected_seconds=1.0)
+    assert dead.result(train_set, evaluation) is None
+
+
 def test_every_run_carries_the_baseline(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     baseline = metrics["baseline"]
@@ -58,6 +73,7 @@ def test_every_run_carries_the_baseline(trained):
     assert baseline["difference"] == pytest.approx(baseline["model"] - baseline["baseline"])
     lo, hi = baseline["interval"]
     assert lo <= baseline["difference"] <= hi and 0 < baseline["baseline"] < 1
+    assert baseline["background"] and baseline["seconds"] > 0  # fitted beside the training, not after it
     card = (trained / "README.md").read_text()
     assert "A TF-IDF + logistic regression baseline fitted on the same" in card
     assert not list(trained.glob("*.npy"))  # the folder is the fine-tuned model, nothing of the baseline's

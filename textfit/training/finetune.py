@@ -27,6 +27,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from textfit import tracking
+from textfit.baseline import BaselineJob
 from textfit.batching import (
     Encoded,
     average_windows,
@@ -47,6 +48,7 @@ from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
 from textfit.precision import resolve_precision
 from textfit.training.budget import (
+    BASELINE_SECONDS_PER_CHAR,
     FINAL_EVAL_FLOOR,
     MAX_EPOCHS,
     REPLAN_AFTER,
@@ -112,6 +114,7 @@ class FineTune:
         self.checkpoints = Path(config.output_dir) / "checkpoints"
         self.state = TrainState()
         self.data_warnings: list[str] = []  # what `textfit check` says about the data, kept for the card
+        self.baseline_job: BaselineJob | None = None  # the TF-IDF baseline, fitted beside training
         self.vocab_note: str | None = None  # what trimming the vocabulary did, for the card
         self.eval_probs = None  # the last evaluation's scores, for errors.jsonl
         self.train_seconds = 0.0  # wall time of the loop (evaluations included), set by train()
@@ -149,6 +152,17 @@ class FineTune:
         self.class_weights = class_weights(cfg.class_weights, train_labels, self.data.label_names,
                                            self.accelerator.device)
         self.units = self.task.target_units(train_labels)
+        self.baseline_job = self._start_baseline()
+
+    def _start_baseline(self) -> BaselineJob | None:
+        """The TF-IDF baseline in the background from here: it needs only the texts (baseline.py). Not with a time
+        budget, whose plan cuts the data after its probe: that run fits it at the end, on the data it trained on."""
+        cfg, data = self.config, self.data
+        if cfg.baseline == "none" or cfg.time_budget or not self.is_main:
+            return None
+        chars = sum(len(ex.text) + len(ex.text_pair or "") for ex in data.train + data.eval)
+        return BaselineJob(data.train, data.eval, self.task, len(data.label_names), cfg.seed,
+                           expected_seconds=BASELINE_SECONDS_PER_CHAR * chars)
 
     def _setup_model(self) -> None:
         cfg, names = self.config, self.data.label_names

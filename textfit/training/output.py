@@ -108,8 +108,9 @@ def compare_with_baseline(run: FineTune, kept_scores: np.ndarray | None) -> Base
         return None
     best = run.state.best_metrics or {}
     threshold = run.task.thresholds_of(best, run.data.label_names) or run.task.threshold_of(best) or 0.5
+    computed = run.baseline_job.result(run.data.train, run.data.eval) if run.baseline_job else None
     return compare(run.task, kept_scores, run.data.train, run.data.eval, run.data.label_names,
-                   np.asarray(threshold), run.config.seed)
+                   np.asarray(threshold), run.config.seed, computed)
 
 
 def baseline_finding(baseline: BaselineComparison) -> str:

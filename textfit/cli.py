@@ -163,6 +163,9 @@ def _export_flags(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--max-accuracy-drop", type=float, default=1.0,
                         help="accuracy points int8 may lose against PyTorch fp32 (default: 1.0)")
     export.add_argument("--force", action="store_true", help="write the int8 graph even past that drop")
+    export.add_argument("--no-fuse", dest="fuse", action="store_false",
+                        help="standard ONNX ops only, for runtimes other than onnxruntime (default: attention, GELU "
+                             "and LayerNorms fused into onnxruntime's kernels, where the model is a BERT)")
 
 
 def _serve_flags(sub: argparse._SubParsersAction) -> None:
@@ -398,7 +401,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         rows = export_onnx(args.model_dir, quantize=args.quantize, dataset=args.dataset, split=args.eval_split,
                            max_samples=args.max_eval_samples, max_accuracy_drop=args.max_accuracy_drop / 100,
-                           force=args.force)
+                           force=args.force, fuse=args.fuse)
     except AccuracyDropError as exc:
         table(exc.rows)
         raise TextfitError(str(exc)) from None

@@ -23,7 +23,7 @@ def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
     assert rows["onnxruntime-fp32"]["max_prob_diff"] < 1e-4
     assert rows["onnxruntime-int8"]["same_labels"] >= 0.95
     assert abs(rows["onnxruntime-int8"]["accuracy"] - rows["torch-fp32"]["accuracy"]) <= 0.03
-    assert report["fused"]  # attention, GELU and LayerNorms in onnxruntime's kernels (the model is a BERT)
+    assert not report["fused"]  # standard ONNX ops, which onnxruntime fuses itself (--fuse was slower)
 
     import textfit as tf
 
@@ -47,16 +47,17 @@ def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
     assert [p["label"] for p in pipe(texts[:8])] == [auto.labels[i] for i in torch_probs[:8].argmax(1)]
 
 
-def test_an_unfused_graph_keeps_to_standard_onnx(trained_copy):
+def test_graphs_keep_to_standard_onnx_unless_fused(trained_copy):
     import onnx
 
-    result = textfit("export", trained_copy, "--no-fuse")
-    assert result.returncode == 0, result.stderr
-    report = json.loads((trained_copy / "export.json").read_text())
-    assert not report["fused"] and report["backends"][-1]["same_labels"] == 1.0
+    assert textfit("export", trained_copy).returncode == 0
     graph = onnx.load(str(trained_copy / "model.onnx"))
     assert {node.domain for node in graph.graph.node} <= {"", "ai.onnx"}
     onnx.checker.check_model(graph, full_check=True)  # what any ONNX runtime can read
+    result = textfit("export", trained_copy, "--fuse")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((trained_copy / "export.json").read_text())
+    assert report["fused"] and report["backends"][-1]["same_labels"] == 1.0  # the 2-layer test model is a BERT
 
 
 def test_int8_refused_when_it_loses_too_much(trained_copy):

@@ -1,10 +1,11 @@
 """`textfit export OUTPUT_DIR --format onnx [--quantize int8]`: ONNX graphs for onnxruntime, checked for drift.
 
-The fp32 graph is traced from the trained model (eager attention: a plain graph) and validated by `onnx.checker`;
-for BERT-type encoders (MiniLM, e5) onnxruntime's transformer optimizer then fuses each layer's attention,
-GELU and residual LayerNorms into its own kernels (ops of onnxruntime, not of ONNX). The int8 graph is
-onnxruntime's dynamic quantization of that graph (int8 weights with per-channel scales, activations quantized per
-batch; the fused attention becomes its int8 kernel). Both are compared with the PyTorch model on the evaluation
+The fp32 graph is traced from the trained model (eager attention: a plain graph of standard ONNX ops, which
+onnxruntime fuses itself when it loads it) and validated by `onnx.checker`. With fuse=True (`--fuse`), for
+BERT-type encoders, onnxruntime's transformer optimizer fuses each layer's attention, GELU and residual LayerNorms
+into onnxruntime's own kernels beforehand; it was slower here (0.89-1.01x, benchmarks/results/onnx_fusion.md), so
+it is not the default. The int8 graph is onnxruntime's dynamic quantization of the fp32 graph (int8 weights with
+per-channel scales, activations quantized per batch). Both are compared with the PyTorch model on the evaluation
 data the model was trained against; an int8 graph that loses more accuracy than allowed is not written unless
 forced.
 Results go to `export.json` beside the graphs, so the choice can be checked later.
@@ -49,9 +50,9 @@ class AccuracyDropError(ModelError):
 
 def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: str | None = None,
                 split: str | None = None, max_samples: int | None = 1000, max_accuracy_drop: float = 0.01,
-                force: bool = False, fuse: bool = True) -> list[Agreement]:
+                force: bool = False, fuse: bool = False) -> list[Agreement]:
     """Write model.onnx (and model.int8.onnx) into `model_dir`; return each backend's agreement with PyTorch.
-    fuse=False keeps the graph in standard ONNX ops, for runtimes other than onnxruntime."""
+    fuse=True: onnxruntime's own fused kernels (onnxruntime only), see the module's docstring."""
     folder = Path(model_dir)
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize {quantize}: only int8 is supported")

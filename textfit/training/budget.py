@@ -252,7 +252,7 @@ def _option(run: FineTune, budget: float, spent: float, measured: Probe, fixed: 
 
 
 def baseline_seconds(run: FineTune, measured: Probe, examples: int) -> float:
-    """The TF-IDF baseline's fit and scoring on `examples` training texts (0 with baseline none)."""
+    """The TF-IDF baseline's fit and scoring over `examples` texts, training and evaluation (0 with baseline none)."""
     return 0.0 if run.config.baseline == "none" else BASELINE_SECONDS_PER_CHAR * measured.mean_chars * examples
 
 
@@ -272,7 +272,8 @@ def _plan(run: FineTune, budget: float, spent: float, measured: Probe, fixed: se
     }
     settings = {k: getattr(cfg, k) for k in PLANNED} | {k: v for k, v in planned.items() if k not in fixed}
     step_seconds = cfg.train_batch_size * choice.train_seconds
-    write_seconds = WRITE_SECONDS + baseline_seconds(run, measured, train_n)
+    # the baseline fits the training texts and scores the evaluation texts: both take its time
+    write_seconds = WRITE_SECONDS + baseline_seconds(run, measured, train_n + choice.eval_examples)
     eta = spent + steps * step_seconds + choice.evaluations * choice.eval_examples * choice.eval_seconds + write_seconds
     return Plan(budget, settings, train_n, n_train, choice.eval_examples, n_eval, choice.evaluations,
                 choice.eval_examples * choice.eval_seconds, step_seconds, write_seconds, eta)

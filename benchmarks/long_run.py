@@ -113,10 +113,10 @@ def signal_run(recipe: str, sig: signal.Signals, name: str) -> int:
     starts = [e for e in events(recipe) if e["event"] == "start"]
     if not starts:
         raise SystemExit(f"{recipe}: no run started")
-    # the training process is the child of /usr/bin/time
-    children = subprocess.run(["pgrep", "-P", str(starts[-1]["pid"])], capture_output=True, text=True).stdout.split()
-    for pid in [starts[-1]["pid"], *map(int, children)]:
-        os.kill(int(pid), sig)
+    # the training process is the child of /usr/bin/time; its own children (the baseline's job) pause with it
+    top = psutil.Process(starts[-1]["pid"])
+    for process in [top, *top.children(recursive=True)]:
+        os.kill(process.pid, sig)
     append(recipe, {"event": name})
     return 0
 

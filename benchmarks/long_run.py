@@ -91,12 +91,13 @@ def run(recipe: str, flags: list[str]) -> int:
 
 
 def watch_memory(recipe: str, process: subprocess.Popen, every: float = 20.0) -> None:
-    """Log the training process's peak RSS as it grows: a segment killed with the session never reaches the
-    `end` event that /usr/bin/time's figure would go into."""
+    """Log the training tree's peak memory as it grows: a segment killed with the session never reaches the
+    `end` event that /usr/bin/time's figure would go into. The sum is of PSS, not RSS: the baseline's forked
+    child shares its parent's pages, and a sum of RSS would count them twice."""
     peak, saved = 0, checkpoint_step(output_dir(recipe))
     while process.poll() is None:
         try:
-            rss = sum(p.memory_info().rss for p in psutil.Process(process.pid).children(recursive=True))
+            rss = sum(p.memory_full_info().pss for p in psutil.Process(process.pid).children(recursive=True))
         except psutil.Error:
             rss = 0
         if rss > peak * 1.01:

@@ -76,3 +76,50 @@ def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
     overconfident = np.tile([0.99, 0.01], (100, 1))
     m = classification_metrics(labels, overconfident.argmax(1), ["neg", "pos"], probs=overconfident)
     assert m["ece"] == pytest.approx(0.09)
+
+
+@pytest.mark.parametrize("n_labels", [2, 3, 5])
+def test_the_counts_match_scikit_learns(n_labels):
+    # textfit counts with numpy to spare every command scikit-learn's import; the figures must be the same
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    rng = np.random.default_rng(n_labels)
+    y_true = rng.integers(0, n_labels - (n_labels > 2), 200)  # with more than 2 labels, one never occurs
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, n_labels, 200))
+    names = [f"l{i}" for i in range(n_labels)]
+    m = classification_metrics(y_true, y_pred, names)
+    ids = list(range(n_labels))
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=ids).tolist()
+    averages = [("binary", "")] if n_labels == 2 else [("macro", ""), ("weighted", "_weighted")]
+    for average, suffix in averages:
+        expected = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=average, zero_division=0)
+        got = [m[f"{k}{suffix}"] for k in ("precision", "recall", "f1")]
+        assert got == pytest.approx(list(expected[:3]))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
+    for i, name in enumerate(names):
+        assert [m["per_class"][name][k] for k in ("precision", "recall", "f1")] == pytest.approx([p[i], r[i], f[i]])
+        assert m["per_class"][name]["support"] == s[i]
+
+
+def test_the_multilabel_counts_match_scikit_learns():
+    import numpy as np
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    from textfit.metrics import multilabel_metrics
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((300, 6)) < [0.5, 0.3, 0.1, 0.02, 0.0, 0.4]).astype(int)  # label 4 never occurs
+    probs = np.clip(targets * 0.5 + rng.random((300, 6)) * 0.6, 0, 1)
+    m = multilabel_metrics(targets, probs, [f"l{i}" for i in range(6)], threshold=0.5)
+    predicted = (probs >= 0.5).astype(int)
+    assert m["subset_accuracy"] == pytest.approx(accuracy_score(targets, predicted))
+    for average in ("micro", "macro"):
+        expected = precision_recall_fscore_support(targets, predicted, average=average, zero_division=0)
+        got = [m[f"{k}_{average}"] for k in ("precision", "recall", "f1")]
+        assert got == pytest.approx(list(expected[:3]))
+    p, r, f, s = precision_recall_fscore_support(targets, predicted, average=None, zero_division=0)
+    for key, values in (("precision", p), ("recall", r), ("f1", f)):
+        assert [m["per_class"][f"l{i}"][key] for i in range(6)] == pytest.approx(list(values))
+    assert [m["per_class"][f"l{i}"]["support"] for i in range(6)] == list(s)

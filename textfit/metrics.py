@@ -1,4 +1,7 @@
-"""Classification metrics, with scikit-learn doing the arithmetic.
+"""Classification metrics, counted with numpy.
+
+The counts are a few lines of numpy, and importing scikit-learn's metrics costs every command 1.5 s of CPU at
+start-up (scipy comes with it): tests/test_metrics.py checks these figures against scikit-learn's.
 
 Two labels: precision, recall and F1 of the positive class (index 1), as the reference cards report them.
 More labels: macro averages as `precision`/`recall`/`f1`, weighted ones as `*_weighted`.
@@ -14,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 SCALAR_KEYS = ("loss", "accuracy", "precision", "recall", "f1")
 LOWER_IS_BETTER = {"loss", "mse", "mae"}
@@ -24,35 +26,61 @@ BOOTSTRAP_RESAMPLES = 1000
 CALIBRATION_BINS = 10
 
 
+def label_counts(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> tuple[np.ndarray, ...]:
+    """Per label: true positives, predictions and actual examples. Single-label ids or multi-label 0/1 rows."""
+    if y_true.ndim == 2:
+        t, p = y_true.astype(bool), y_pred.astype(bool)
+        return (t & p).sum(0), p.sum(0), t.sum(0)
+    hits = y_true[y_true == y_pred]
+    count = lambda ids: np.bincount(ids[(ids >= 0) & (ids < n_labels)], minlength=n_labels)  # noqa: E731
+    return count(hits), count(y_pred), count(y_true)
+
+
+def precision_recall_f1(tp: np.ndarray, predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Element-wise, with 0 where a denominator is 0 (scikit-learn's zero_division=0)."""
+    ratio = lambda a, b: np.divide(a, b, out=np.zeros(np.shape(a)), where=np.asarray(b) > 0)  # noqa: E731
+    return ratio(tp, predicted), ratio(tp, actual), ratio(2 * tp, predicted + actual)
+
+
+def averaged(tp: np.ndarray, predicted: np.ndarray, actual: np.ndarray, average: str) -> tuple[float, ...]:
+    """Macro (labels equal), weighted (by support) or micro (counts pooled) precision, recall and F1."""
+    if average == "micro":
+        return tuple(float(v) for v in precision_recall_f1(tp.sum(), predicted.sum(), actual.sum()))
+    per_label = precision_recall_f1(tp, predicted, actual)
+    if average == "weighted":
+        return tuple(float(v @ actual / actual.sum()) if actual.sum() else 0.0 for v in per_label)
+    return tuple(float(v.mean()) for v in per_label)
+
+
 def classification_metrics(labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str],
                            loss: float | None = None, languages: Sequence[str] | None = None,
                            probs: np.ndarray | None = None) -> dict[str, Any]:
-    y_true, y_pred = np.asarray(labels), np.asarray(predictions)
-    all_ids = list(range(len(label_names)))
+    y_true, y_pred = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
+    n_labels = len(label_names)
+    tp, predicted, actual = label_counts(y_true, y_pred, n_labels)
+    p, r, f = precision_recall_f1(tp, predicted, actual)
     out: dict[str, Any] = {}
     if loss is not None:
         out["loss"] = float(loss)
-    out["accuracy"] = float(accuracy_score(y_true, y_pred))
-    if len(label_names) == 2:
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="binary", pos_label=1, zero_division=0)
-        out.update(precision=float(p), recall=float(r), f1=float(f))
+    out["accuracy"] = float((y_true == y_pred).mean()) if len(y_true) else 0.0
+    if n_labels == 2:
+        out.update(precision=float(p[1]), recall=float(r[1]), f1=float(f[1]))
     else:
         for average, suffix in (("macro", ""), ("weighted", "_weighted")):
-            p, r, f, _ = precision_recall_fscore_support(
-                y_true, y_pred, labels=all_ids, average=average, zero_division=0
-            )
-            out.update({f"precision{suffix}": float(p), f"recall{suffix}": float(r), f"f1{suffix}": float(f)})
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=all_ids, average=None, zero_division=0)
+            mp, mr, mf = averaged(tp, predicted, actual, average)
+            out.update({f"precision{suffix}": mp, f"recall{suffix}": mr, f"f1{suffix}": mf})
     out["per_class"] = {
-        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(actual[i])}
         for i, name in enumerate(label_names)
     }
-    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=all_ids).tolist()
+    known = (y_true >= 0) & (y_true < n_labels) & (y_pred >= 0) & (y_pred < n_labels)
+    pairs = np.bincount(y_true[known] * n_labels + y_pred[known], minlength=n_labels * n_labels)
+    out["confusion_matrix"] = pairs.reshape(n_labels, n_labels).tolist()
     out["num_examples"] = len(y_true)
     if languages is not None:
         out["per_language"] = per_language_metrics(y_true, y_pred, label_names, languages)
     if probs is not None and len(y_true):
-        out["accuracy_ci"], out["f1_ci"] = bootstrap_intervals(y_true, y_pred, len(label_names))
+        out["accuracy_ci"], out["f1_ci"] = bootstrap_intervals(y_true, y_pred, n_labels)
         out["ece"] = expected_calibration_error(np.asarray(probs), y_true)
         out["reliability"] = reliability_bins(np.asarray(probs), y_true)
     return out
@@ -134,14 +162,15 @@ def multilabel_metrics(targets: np.ndarray, probs: np.ndarray, label_names: Sequ
     cut = np.asarray(per_label, dtype=float) if per_label is not None else threshold
     y_true, y_pred = np.asarray(targets).astype(int), (np.asarray(probs) >= cut).astype(int)
     out: dict[str, Any] = {} if loss is None else {"loss": float(loss)}
-    out["subset_accuracy"] = float(accuracy_score(y_true, y_pred))
+    out["subset_accuracy"] = float((y_true == y_pred).all(1).mean()) if len(y_true) else 0.0
+    tp, predicted, actual = label_counts(y_true, y_pred, len(label_names))
     for average in ("micro", "macro"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
-        out.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
+        p, r, f = averaged(tp, predicted, actual, average)
+        out.update({f"precision_{average}": p, f"recall_{average}": r, f"f1_{average}": f})
     out["threshold"] = float(threshold)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    p, r, f = precision_recall_f1(tp, predicted, actual)
     out["per_class"] = {
-        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(actual[i])}
         for i, name in enumerate(label_names)
     }
     if per_label is not None:

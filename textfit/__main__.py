@@ -1,3 +1,3 @@
-from textfit.cli import main
+from textfit.cli import run
 
-raise SystemExit(main())
+run()

@@ -1,15 +1,19 @@
 """The best model for a time budget: `--time-budget` against the default recipe and the HF Trainer's tutorial
 defaults, each stopped at the same wall time, as a user would stop them.
 
-    python benchmarks/budget.py                                   # IMDB and SST-2, 5/10/20 min, 3 seeds (~11 h)
+    python benchmarks/budget.py                                   # IMDB and SST-2, 5/10/20 min, 3 seeds (~7.5 h)
     python benchmarks/budget.py --data sst2 --budgets 5 --seeds 42  # one cell (~16 min)
 
 For each dataset, budget and seed, three commands run from their own start, one at a time:
   plan      `textfit train --dataset D --time-budget B`: it must end by itself inside B
-  default   `textfit train --dataset D` (the default recipe), killed at B; what a user has then is the best
+  default   `textfit train --dataset D` (the default recipe), stopped at B; what a user has then is the best
             checkpoint written so far (checkpoints/best), or nothing
   trainer   a Trainer script as the tutorials write it (padding to max_length, 3 epochs, lr 5e-5, batch 8,
-            a checkpoint every 500 steps), killed at B; what a user has is its last checkpoint, or nothing
+            a checkpoint every 500 steps), stopped at B; what a user has is its last checkpoint, or nothing
+The plan differs by budget, so it runs once for each. The other two do not know the budget: a run killed at 5 min
+has exactly what the same run had at 5 min on its way to 20. So each runs once, for the largest budget, and what
+it has written by each smaller budget's time is copied aside then (a copy of a finished checkpoint: textfit swaps
+its checkpoints in whole, and a Trainer checkpoint counts once its trainer_state.json, written last, is there).
 The data folder holds train only, so textfit selects its checkpoint on 10% of train held out; all three are then
 scored, outside the budget, on the same examples no one selected on: 2,000 IMDB test reviews (seeded) or all 872
 SST-2 validation sentences. Results accumulate in results/budget.json (a finished cell is not run again) and
@@ -19,10 +23,12 @@ the table in results/budget.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -83,29 +89,52 @@ def command(method: str, data: Path, out: Path, seed: int, budget: float) -> lis
     return cmd + (["--time-budget", f"{budget:g}s"] if method == "plan" else [])
 
 
-def run_until(cmd: list[str], budget: float, log: Path) -> tuple[float, bool]:
-    """Run `cmd` for at most `budget` seconds from its start; (seconds, whether it ended by itself)."""
-    start = time.time()
+def run_with_snapshots(cmd: list[str], budgets: list[float], method: str, out: Path, log: Path) -> list[dict]:
+    """Run `cmd` until the largest budget (seconds); at each budget, copy aside what a user would have if it were
+    stopped then. One dict per budget: seconds, whether the run had ended by itself, and the model (or None)."""
+    start, ended = time.time(), None
+    stops = []
     with log.open("w") as handle:
         process = subprocess.Popen(cmd, env=ENV, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO,
                                    start_new_session=True)
-        try:
-            process.wait(timeout=budget)
-            return time.time() - start, True
-        except subprocess.TimeoutExpired:
+        for budget in sorted(budgets):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, start + budget - time.time()))
+            if ended is None and process.poll() is not None:
+                ended = time.time() - start
+            stops.append({"seconds": budget if ended is None else ended, "ended_by_itself": ended is not None,
+                          "model": snapshot(model_at_stop(method, out), out.parent / f"{out.name}-at{budget:g}s")})
+        if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            return time.time() - start, False
+    return stops
+
+
+def snapshot(model: Path | None, to: Path) -> Path | None:
+    """A copy of the model as it is now, without optimizer states or checkpoints (a checkpoint swapped in while
+    copying: copy again)."""
+    if model is None:
+        return None
+    for _ in range(3):
+        shutil.rmtree(to, ignore_errors=True)
+        try:
+            shutil.copytree(model, to, ignore=shutil.ignore_patterns("checkpoints", "optimizer.pt", "*.pth"))
+            return to
+        except (FileNotFoundError, shutil.Error):
+            time.sleep(1)
+    return None
 
 
 def model_at_stop(method: str, out: Path) -> Path | None:
-    """What the user has when the budget ends: the folder, textfit's best checkpoint, or the Trainer's last."""
+    """What the user has when the budget ends: the folder, textfit's best checkpoint, or the Trainer's last
+    complete one (trainer_state.json is the last file a Trainer checkpoint gets)."""
     if (out / "README.md").is_file():
         return out
     if method != "trainer":
         best = out / "checkpoints" / "best"
         return best if (best / "model.safetensors").is_file() else None
-    saved = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    saved = sorted((p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                   key=lambda p: int(p.name.split("-")[1]))
     return saved[-1] if saved else None
 
 
@@ -158,22 +187,30 @@ def main() -> None:
             row.update(planned(WORK / f"{row['data']}-{row['budget_min']:g}m-s{row['seed']}-plan"))
     for name in args.data:
         data, (texts, labels) = train_only(name), scored_examples(name)
-        for minutes in args.budgets:
-            for seed in args.seeds:
-                for method in args.methods:
-                    if (name, minutes, seed, method) in done:
+        for seed in args.seeds:
+            for method in args.methods:
+                # the plan: one run per budget; the others: one run, stopped at each budget
+                runs = [[m] for m in args.budgets] if method == "plan" else [args.budgets]
+                for budgets in runs:
+                    todo = [m for m in budgets if (name, m, seed, method) not in done]
+                    if not todo:
                         continue
-                    out = WORK / f"{name}-{minutes:g}m-s{seed}-{method}"
-                    seconds, finished = run_until(command(method, data, out, seed, minutes * 60), minutes * 60,
-                                                  out.with_suffix(".log"))
-                    model = model_at_stop(method, out)
-                    row = {"data": name, "budget_min": minutes, "seed": seed, "method": method,
-                           "seconds": round(seconds, 1), "ended_by_itself": finished,
-                           "model": str(model.relative_to(REPO)) if model else None,
-                           "accuracy": accuracy(model, texts, labels), "scored_on": len(texts), **planned(out)}
-                    print(json.dumps(row), flush=True)
-                    results.append(row)
-                    store.write_text(json.dumps(results, indent=1))
+                    tag = f"{budgets[0]:g}m" if method == "plan" else "to" + f"{max(budgets):g}m"
+                    out = WORK / f"{name}-{tag}-s{seed}-{method}"
+                    stops = run_with_snapshots(command(method, data, out, seed, budgets[0] * 60),
+                                               [m * 60 for m in budgets], method, out, out.with_suffix(".log"))
+                    for minutes, stop in zip(sorted(budgets), stops, strict=True):
+                        if minutes not in todo:
+                            continue
+                        model = stop["model"]
+                        row = {"data": name, "budget_min": minutes, "seed": seed, "method": method,
+                               "seconds": round(stop["seconds"], 1), "ended_by_itself": stop["ended_by_itself"],
+                               "model": str(model.relative_to(REPO)) if model else None,
+                               "accuracy": accuracy(model, texts, labels), "scored_on": len(texts),
+                               **(planned(out) if method == "plan" else {})}
+                        print(json.dumps(row), flush=True)
+                        results.append(row)
+                        store.write_text(json.dumps(results, indent=1))
     store.write_text(json.dumps(results, indent=1))
     (RESULTS / "budget.md").write_text(report(results))
 

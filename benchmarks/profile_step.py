@@ -9,8 +9,9 @@ The run is set up by FineTune exactly as `textfit train` sets it up; the steps a
 phase (forward, loss, backward, clipping, optimizer, zero_grad), each timed with perf_counter (a CPU runs them
 synchronously), over the same length-grouped batches the loop would take. A second pass over the same batches
 runs under torch.profiler and groups operator self-time by kind: matmul, attention softmax, dropout, layer norm,
-GELU, embedding gradient, dtype casts, the rest. With fast dropout, the same process then alternates the two ways
-of drawing dropout masks over the same batches (an A/B within one process: separate processes differ by more).
+GELU, embedding gradient, dtype casts, the rest. The same process then alternates, over the same batches, eager
+attention's float32 softmax with textfit's bf16 scores, and (with fast dropout) the two ways of drawing dropout
+masks: A/Bs within one process, as separate processes differ by more than these effects.
 Writes benchmarks/results/profile_step.md (appending a section per set-up, so several set-ups sit side by side).
 """
 
@@ -23,11 +24,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-AB_BLOCKS, AB_STEPS = 6, 5  # the mask A/B: alternating blocks of this many steps
+AB_BLOCKS, AB_STEPS = 6, 5  # the A/Bs: alternating blocks of this many steps
 
 
 def kind_of(name: str) -> str:
@@ -139,28 +141,67 @@ def one_draw_per_element(shape, p: float):
     return torch.empty(shape, dtype=torch.int16).random_() >= round(p * 32768)
 
 
-def mask_ab(run, steps: list[dict], blocks: int = AB_BLOCKS) -> dict[str, float]:
-    """Median ms per step with each way of drawing the dropout masks, in this one process, over the same batches,
-    in alternating blocks (separate processes differ by more than the effect)."""
-    import textfit.fast_dropout as fast
+def attention_fp32_softmax(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """textfit's attention before 2026-11-30 (for the A/B below): the scores scaled, masked and put through the
+    softmax in float32 under autocast, as eager attention does, then cast to bf16 for the next matmul."""
+    import torch
 
-    ways = {"one int16 draw per element": one_draw_per_element, "four elements per int64 draw": fast.keep_mask}
+    from textfit.fast_dropout import keep_mask
+
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = torch.nn.functional.softmax(weights, dim=-1)
+    if module.training and dropout > 0:
+        weights = torch.where(keep_mask(weights.shape, dropout), weights.to(value.dtype), 0)
+        return (torch.matmul(weights, value) * (1.0 / (1.0 - dropout))).transpose(1, 2).contiguous(), weights
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def alternate(run, steps: list[dict], ways: dict[str, Callable[[], None]], blocks: int = AB_BLOCKS) -> dict[str, float]:
+    """Median ms per step with each way (a function that puts it in place), in this one process, over the same
+    batches, in alternating blocks (separate processes differ by more than the effects measured here). The last
+    way is left in place: list textfit's own way last."""
     seconds: dict[str, list[float]] = {name: [] for name in ways}
-    try:
-        for block in range(blocks):
-            for name in (list(ways) if block % 2 == 0 else list(ways)[::-1]):
-                fast.keep_mask = ways[name]  # the module's functions look it up at each call
-                start = time.perf_counter()
-                for batch in steps:
-                    timed_step(run, batch)
-                seconds[name].append((time.perf_counter() - start) / len(steps))
-    finally:
-        fast.keep_mask = ways["four elements per int64 draw"]
+    for block in range(blocks):
+        for name in (list(ways) if block % 2 == 0 else list(ways)[::-1]):
+            ways[name]()
+            start = time.perf_counter()
+            for batch in steps:
+                timed_step(run, batch)
+            seconds[name].append((time.perf_counter() - start) / len(steps))
+    list(ways.values())[-1]()
     return {name: statistics.median(values) * 1000 for name, values in seconds.items()}
 
 
+def mask_ab(run, steps: list[dict]) -> dict[str, float]:
+    """The two ways of drawing dropout masks."""
+    import textfit.fast_dropout as fast
+
+    def use(draw):
+        return lambda: setattr(fast, "keep_mask", draw)  # the module's functions look it up at each call
+
+    return alternate(run, steps, {"one int16 draw per element": use(one_draw_per_element),
+                                  "four elements per int64 draw": use(fast.keep_mask)})
+
+
+def attention_ab(run, steps: list[dict]) -> dict[str, float]:
+    """Eager attention's float32 softmax against textfit's scores kept in the matmul's dtype."""
+    from transformers import AttentionInterface
+
+    import textfit.fast_dropout as fast
+
+    def use(attention):
+        return lambda: AttentionInterface.register(fast.ATTENTION_NAME, attention)  # looked up at each forward
+
+    return alternate(run, steps, {"float32 mask and softmax": use(attention_fp32_softmax),
+                                  "scores kept in bf16": use(fast.attention_with_fast_dropout)})
+
+
 def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict[str, float], tokens: int,
-           steps: int, ab: dict[str, float] | None) -> str:
+           steps: int, comparisons: list[dict[str, float]]) -> str:
     from train_speed import machine
 
     total = sum(sum(p.values()) for p in phases)
@@ -180,7 +221,7 @@ def report(args: argparse.Namespace, phases: list[dict[str, float]], kinds: dict
         lines.append(f"| {kind} | {seconds / kinds_total:.1%} |")
     lines += ["", "The random numbers of one layer's attention-dropout mask at 16x256 (12.6M elements): " + ", ".join(
         f"{name} {ms:.0f} ms" for name, ms in mask_costs().items()) + "."]
-    if ab:
+    for ab in comparisons:
         first, second = ab.values()
         shown = ", ".join(f"{name} {ms:,.0f} ms per step" for name, ms in ab.items())
         lines += ["", f"The same steps in this one process, in {AB_BLOCKS} alternating blocks of {AB_STEPS}: "
@@ -209,9 +250,10 @@ def main() -> int:
             timed_step(run, batch)
         phases = [timed_step(run, batch) for batch in steps[args.warmup:]]
         kinds = operator_kinds(run, steps[args.warmup:args.warmup + 10])
-        ab = mask_ab(run, steps[args.warmup:args.warmup + AB_STEPS]) if args.fast_dropout else None
+        ab_steps = steps[args.warmup:args.warmup + AB_STEPS]
+        comparisons = [attention_ab(run, ab_steps), mask_ab(run, ab_steps)] if args.fast_dropout else []
     tokens = sum(int(b["attention_mask"].sum()) for b in steps[args.warmup:])
-    text = report(args, phases, kinds, tokens, args.steps, ab)
+    text = report(args, phases, kinds, tokens, args.steps, comparisons)
     output = Path(args.output)
     previous = output.read_text() if output.is_file() else "# Where a training step's time goes\n\n"
     output.write_text(previous + text + "\n")

@@ -65,6 +65,32 @@ def test_attention_matches_eager_without_dropout():
     torch.testing.assert_close(ours, ref)
 
 
+def test_under_bf16_autocast_attention_is_as_close_to_float32_as_eager_attention():
+    # the scores stay in bf16 through the mask and the softmax, where eager attention rounds them to bf16 only
+    # before the next matmul: the output and every gradient must stay as close to float32 attention as eager's
+    from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    module = nn.Module()
+    module.training = False
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 4, 64, 32) for _ in range(3)]
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[1, ..., 40:] = torch.finfo(torch.float32).min  # padding in the second example
+
+    def run(attention, bf16: bool) -> list[torch.Tensor]:
+        q, k, v = (t.clone().requires_grad_() for t in inputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out, _ = attention(module, q, k, v, mask, dropout=0.0)
+        out.float().square().sum().backward()
+        return [out.float(), q.grad, k.grad, v.grad]
+
+    truth = run(eager_attention_forward, bf16=False)
+    error = {name: [((a - t).abs().mean() / t.abs().mean()).item() for a, t in zip(run(fn, True), truth, strict=True)]
+             for name, fn in (("ours", attention_with_fast_dropout), ("eager", eager_attention_forward))}
+    assert all(0 < e < 0.02 for e in error["ours"]), error  # bf16's rounding, and no more
+    assert all(o <= 1.1 * e for o, e in zip(error["ours"], error["eager"], strict=True)), error
+
+
 def test_attention_dropout_in_training_keeps_expectation():
     torch.manual_seed(0)
     module = nn.Module()

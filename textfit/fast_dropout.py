@@ -61,18 +61,23 @@ def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
 
 
 def attention_with_fast_dropout(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """BERT-style eager attention (scores, additive mask, softmax, dropout, weighted sum) with cheaper dropout.
+    """BERT-style eager attention (scores, additive mask, softmax, dropout, weighted sum), cheaper on a CPU.
 
-    Two more savings on the batch x heads x length x length probabilities: they are cast to the value's dtype
-    before masking (the matmul would cast them anyway, and zeroing commutes with the cast), and the 1/(1-p)
-    scale is applied to the much smaller output instead.
+    Under bf16 autocast, eager attention turns the batch x heads x length x length scores into float32 for the
+    mask and the softmax (autocast runs softmax in float32), and back to bf16 for the next matmul: three passes
+    over twice the bytes. Here the scores stay in the matmul's dtype: the mask is cast to it (a tensor without
+    the heads), and the softmax runs with autocast off, so on bf16 input, which PyTorch's CPU kernel sums in
+    float32 and rounds to bf16, the rounding eager attention does before its matmul. The scale is applied to
+    the query (length x head size, not length x length). Dropout: the cheaper masks, applied to the bf16
+    probabilities, with the 1/(1-p) scale moved to the much smaller output.
     """
     if scaling is None:
         scaling = query.size(-1) ** -0.5
-    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    weights = torch.matmul(query * scaling, key.transpose(2, 3))
     if attention_mask is not None:
-        weights = weights + attention_mask
-    weights = nn.functional.softmax(weights, dim=-1)
+        weights = weights + attention_mask.to(weights.dtype).clamp(min=torch.finfo(weights.dtype).min)
+    with torch.autocast(weights.device.type, enabled=False):
+        weights = nn.functional.softmax(weights, dim=-1)
     if module.training and dropout > 0 and not weights.is_cuda:
         weights = torch.where(keep_mask(weights.shape, dropout), weights.to(value.dtype), 0)
         output = torch.matmul(weights, value) * (1.0 / (1.0 - dropout))

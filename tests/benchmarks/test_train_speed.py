@@ -22,7 +22,7 @@ def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
     raw = json.loads((results / "train_speed.json").read_text())["raw"]
     gold = [json.loads(line)["label"] for line in (tmp_path / "work" / "data" / "test.jsonl").read_text().split("\n")
             if line]
-    assert set(raw) == {"trainer-default", "trainer-best", "textfit"}
+    assert set(raw) == {"trainer-default", "trainer-best", "textfit", "textfit-no-baseline"}
     for variant, runs in raw.items():
         for run in runs:
             predictions, label_ids = run["predictions"], run["label_ids"]
@@ -36,6 +36,9 @@ def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
             assert run["process_seconds"] > run["loop_seconds"] > 0, variant
     textfit = raw["textfit"][0]
     assert textfit["label_ids"] == gold  # textfit's predictions are rebuilt in the evaluation set's order
+    # the baseline's cost is read from a run that fitted one, against a run that did not
+    assert textfit["baseline"]["train_examples"] == 32 and raw["textfit-no-baseline"][0]["baseline"] is None
     table = (results / "train_speed.md").read_text()
-    for heading in ("whole process", "training loop", "trainer-default", "trainer-best", "textfit"):
+    for heading in ("whole process", "training loop", "trainer-default", "trainer-best", "textfit |",
+                    "textfit-no-baseline |", "CPU seconds", "Code: textfit at commit"):
         assert heading in table

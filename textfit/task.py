@@ -13,11 +13,12 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where a loss is computed: data, config and metrics do without it
+    import torch
 
 from textfit.errors import ConfigError
 from textfit.metrics import (
@@ -181,11 +182,15 @@ class SingleLabel(Task):
             raise ConfigError(f"threshold={threshold} is for multi-label tasks; this one is {self.name}")
 
     def loss(self, logits, labels, weight=None):
+        import torch.nn.functional as F
+
         return F.cross_entropy(logits.float(), labels, weight=weight)
 
     def soft_loss(self, student, teacher, temperature):
         """KL divergence of the temperature-softened distributions, times T^2 so that its gradient keeps the
         size of the hard loss's whatever T is (Hinton et al., 2015)."""
+        import torch.nn.functional as F
+
         log_student = F.log_softmax(student.float() / temperature, dim=-1)
         log_teacher = F.log_softmax(teacher.float() / temperature, dim=-1)
         return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
@@ -244,6 +249,8 @@ class MultiLabel(Task):
     def init_head(self, model, train_labels, n_labels):
         """Each label's bias starts at its log-odds in train, so the first steps learn from the texts rather than
         the labels' rarity (BCE 0.69 per label -> ~0.15 on GoEmotions before any step)."""
+        import torch
+
         from textfit.training.model import output_layer
 
         share = np.asarray(self.targets(train_labels, n_labels)).mean(0).clip(1e-4, 1 - 1e-4)
@@ -251,10 +258,15 @@ class MultiLabel(Task):
             output_layer(model).bias.copy_(torch.from_numpy(np.log(share / (1 - share))))
 
     def loss(self, logits, labels, weight=None):
+        import torch.nn.functional as F
+
         return F.binary_cross_entropy_with_logits(logits.float(), labels)
 
     def soft_loss(self, student, teacher, temperature):
         """Per label, binary cross-entropy against the teacher's softened probability, times T^2."""
+        import torch
+        import torch.nn.functional as F
+
         target = torch.sigmoid(teacher.float() / temperature)
         return F.binary_cross_entropy_with_logits(student.float() / temperature, target) * temperature**2
 
@@ -320,10 +332,14 @@ class Regression(Task):
         return Units(float(values.mean()), float(values.std()) or 1.0)
 
     def loss(self, logits, labels, weight=None):
+        import torch.nn.functional as F
+
         return F.mse_loss(logits.float().squeeze(-1), labels)
 
     def soft_loss(self, student, teacher, temperature):
         """The teacher's value as the target (a number has no distribution to soften: temperature is unused)."""
+        import torch.nn.functional as F
+
         return F.mse_loss(student.float(), teacher.float())
 
     def hard_targets(self, rows):

@@ -6,13 +6,14 @@ difference in the task's main metric gets a paired bootstrap interval, resamplin
 for both models, so "better" means better beyond the luck of this evaluation set.
 
 It needs only the texts, so a training run fits it in a background process from the start (BaselineJob), on the
-core that loading the model and tokenizing leave idle, rather than adding its seconds (8.9 for 3,000 IMDB
+core that importing PyTorch and loading the model leave idle, rather than adding its seconds (8.9 for 3,000 IMDB
 reviews) to the end of the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -29,6 +30,8 @@ from textfit.task import Task
 
 NAME = "TF-IDF + logistic regression"
 RESAMPLES = 1000
+SECONDS_PER_CHAR = 2.3e-6  # to fit and score it, on one core (results/baseline.md: 8.9 s for IMDB 3k/300)
+GRACE_SECONDS = 5.0  # how long a finished run waits for a background job still at work, before fitting it itself
 
 
 @dataclass
@@ -129,58 +132,86 @@ def _metric(task: Task, parts: tuple[np.ndarray, ...], rows: np.ndarray) -> floa
 
 
 class BaselineJob:
-    """The baseline's scores, computed in a forked process at the lowest priority while the model loads and trains.
+    """The baseline's scores, computed in a forked process at the lowest priority, on the core that the run's
+    single-threaded stretches leave idle (importing PyTorch, loading the model, writing the folder).
 
-    Started before the tokenizer or PyTorch has started a thread (FineTune._setup_data), so the child inherits
-    none; it runs scikit-learn on one thread (OpenMP in a forked child can wait forever on a thread pool its parent
-    used). Where fork is not the platform's way (Windows, macOS), or the job fails or outlasts its time, the run
-    fits the baseline itself, as before: result() is then None."""
+    `textfit train` starts it before PyTorch is even imported (`from_config`: the child reads the data itself);
+    a run started from Python starts it once the data is read, before the tokenizer or PyTorch has started a
+    thread (`for_examples`, FineTune._setup_data), so the child inherits none. It runs scikit-learn on one thread
+    (OpenMP in a forked child can wait forever on a thread pool its parent used). The child sends a fingerprint
+    of the examples it fitted and scored with its scores; the run takes them only for the very same examples.
+    Where fork is not the platform's way (Windows, macOS), or the job fails or is not done GRACE_SECONDS after
+    the run, the run fits the baseline itself, as before: result() is then None."""
 
-    def __init__(self, train: list[Example], evaluation: list[Example], task: Task, n_labels: int, seed: int,
-                 expected_seconds: float):
-        self.train, self.evaluation, self.expected_seconds = train, evaluation, expected_seconds
+    def __init__(self, load: Callable[[], tuple[list[Example], list[Example], Task, int, int]]):
         self._process = None
-        self._result: tuple[np.ndarray, float] | None = None
+        self._result: tuple[np.ndarray, float, str] | None = None
         if not sys.platform.startswith("linux"):
             return
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_fit_in_background, args=(send, train, evaluation, task, n_labels,
-                                                                         seed), daemon=True)
+        self._process = context.Process(target=_fit_in_background, args=(send, load), daemon=True)
         sys.stdout.flush()  # or the child's exit would print again what the parent had not flushed yet
         sys.stderr.flush()
         self._process.start()
         send.close()
 
-    def result(self, train: list[Example], evaluation: list[Example]) -> tuple[np.ndarray, float] | None:
-        """(scores on `evaluation`, CPU seconds), once the job is done, if it fitted these very training examples
-        and scored every one of `evaluation` (the evaluation set, or a subset a time budget kept)."""
+    @classmethod
+    def for_examples(cls, train: list[Example], evaluation: list[Example], task: Task, n_labels: int,
+                     seed: int) -> BaselineJob:
+        return cls(lambda: (train, evaluation, task, n_labels, seed))
+
+    @classmethod
+    def from_config(cls, config: Any) -> BaselineJob:
+        """For a TrainConfig: the child reads the data as the run will (textfit.data.load_data)."""
+        def load():
+            from textfit.data import load_data
+
+            data = load_data(config)
+            return data.train, data.eval, data.task, len(data.label_names), config.seed
+
+        return cls(load)
+
+    def result(self, train: list[Example], evaluation: list[Example],
+               wait: float = GRACE_SECONDS) -> tuple[np.ndarray, float] | None:
+        """(scores on `evaluation`, CPU seconds), if the job is done within `wait` seconds and it fitted these very
+        training examples and scored these very evaluation examples."""
         if self._process is not None:
-            # the training is over, so the job has the core to itself now: a hung job gives way, generously late
-            if self._receive.poll(60 + 10 * self.expected_seconds):
+            # the job has had the whole run; one still at work was starved by a busy machine (at nice 19 it gets
+            # a sliver of a core beside other work, and an unprivileged process cannot raise it back): waiting for
+            # it could take minutes, fitting it here takes what it took before the job existed
+            if self._receive.poll(wait):
                 with contextlib.suppress(EOFError):  # the job died: nothing sent
                     self._result = self._receive.recv()
             self._process.kill()
             self._process.join()
             self._process = None
-        rows = {id(ex): i for i, ex in enumerate(self.evaluation)}
-        if (self._result is None or train is not self.train or len(train) != len(self.train)
-                or any(id(ex) not in rows for ex in evaluation)):
+        if self._result is None or self._result[2] != fingerprint(train, evaluation):
             return None
-        scores, seconds = self._result
-        return scores[[rows[id(ex)] for ex in evaluation]], seconds
+        return self._result[0], self._result[1]
 
 
-def _fit_in_background(send, train: list[Example], evaluation: list[Example], task: Task, n_labels: int,
-                       seed: int) -> None:
+def fingerprint(train: list[Example], evaluation: list[Example]) -> str:
+    """A digest of the examples' texts and labels, in order: the same examples give the same digest."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (train, evaluation):
+        for ex in part:
+            digest.update(f"{ex.text}\x1f{ex.text_pair}\x1f{ex.label!r}\x1e".encode())
+        digest.update(b"\x1d")
+    return digest.hexdigest()
+
+
+def _fit_in_background(send, load: Callable[[], tuple[list[Example], list[Example], Task, int, int]]) -> None:
     from threadpoolctl import threadpool_limits
 
     os.nice(19)  # only the cycles training leaves idle
     start = time.process_time()
     try:
-        with threadpool_limits(1):
-            scores = baseline_scores(train, evaluation, task, n_labels, seed)
-        send.send((scores, round(time.process_time() - start, 2)))
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            train, evaluation, task, n_labels, seed = load()  # what it prints, the run prints itself
+            with threadpool_limits(1):
+                scores = baseline_scores(train, evaluation, task, n_labels, seed)
+        send.send((scores, round(time.process_time() - start, 2), fingerprint(train, evaluation)))
     except Exception:  # the run then fits it itself, where the error is seen
         pass
     finally:

@@ -271,10 +271,24 @@ def _config_of(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = _config_of(args)
+    early = _early_baseline(config)  # before PyTorch is imported: the seconds that takes are its idle core
     from textfit.training import train
 
-    train(_config_of(args), fixed=_flags_given(args), started=_command_started())
+    train(config, fixed=_flags_given(args), started=_command_started(), early_baseline=early)
     return 0
+
+
+def _early_baseline(config: TrainConfig):
+    """The TF-IDF baseline's job, forked now, while this process has not imported PyTorch yet: the child reads
+    the data itself and fits the baseline on the core that importing PyTorch and loading the model leave idle,
+    instead of sharing the cores with the training loop. None where the run does not fit one in the background
+    (baseline none, a time budget, any process but the first of a distributed run)."""
+    if config.baseline == "none" or config.time_budget or os.environ.get("RANK", "0") != "0":
+        return None
+    from textfit.baseline import BaselineJob
+
+    return BaselineJob.from_config(config)
 
 
 def _flags_given(args: argparse.Namespace) -> set[str]:

@@ -16,14 +16,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from textfit.data.readers import WHERE, Row, data_suffix, iter_aclimdb, read_rows
-from textfit.errors import DataError
+from textfit.errors import ConfigError, DataError
 from textfit.task import MULTI_LABEL, REGRESSION, SINGLE, TASK_NAMES, Task
 from textfit.task import get as get_task
+
+if TYPE_CHECKING:
+    from textfit.config import TrainConfig
 
 SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "validation"}
 
@@ -427,3 +430,14 @@ def dataset_name(dataset: str) -> str:
     if path.is_file():
         return path.name.split(".")[0]
     return dataset
+
+
+def load_data(cfg: TrainConfig) -> TrainingData:
+    """The training and evaluation examples a config names (what `train` and `textfit check` both read)."""
+    if not cfg.dataset:
+        raise ConfigError("dataset is required (--dataset or `dataset:` in the recipe)")
+    return load_training_data(
+        cfg.dataset, Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column, cfg.label_pattern),
+        train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed,
+        task=cfg.task)

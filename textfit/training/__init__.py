@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any
 
+from textfit.baseline import BaselineJob
 from textfit.config import TrainConfig, check_known
 from textfit.training.callbacks import Callback
 from textfit.training.distill import Distill
@@ -28,7 +29,8 @@ __all__ = ["Callback", "Distill", "FineTune", "Result", "load_data", "train"]
 
 
 def train(config: TrainConfig | None = None, /, *, callbacks: list[Callback] | None = None,
-          fixed: Collection[str] = (), started: float | None = None, **settings: Any) -> Result:
+          fixed: Collection[str] = (), started: float | None = None, early_baseline: BaselineJob | None = None,
+          **settings: Any) -> Result:
     """Fine-tune a model and write its output folder; returns what it kept and found.
 
         textfit.train(TrainConfig(dataset="reviews.csv", output_dir="outputs/reviews"))
@@ -38,14 +40,16 @@ def train(config: TrainConfig | None = None, /, *, callbacks: list[Callback] | N
     override it. `callbacks` replace the default ones (the console and tracking). With `teacher` set, the model
     learns that fine-tuned model's scores as well as the labels (distillation; see training/distill.py).
     With `time_budget` set, the plan keeps the settings given here (and those named in `fixed`) as they are and
-    counts from `started` (time.time(); default: now).
+    counts from `started` (time.time(); default: now). `early_baseline`: the TF-IDF baseline's job, if the
+    caller started it already (BaselineJob.from_config, as `textfit train` does before importing PyTorch).
     """
     if config is None:
         config = TrainConfig.from_sources(None, **settings)
     elif settings:
         check_known(settings)
         config = dataclasses.replace(config, **settings)
-    run = (Distill if config.teacher else FineTune)(config, callbacks, fixed={*fixed, *settings}, started=started)
+    run = (Distill if config.teacher else FineTune)(config, callbacks, fixed={*fixed, *settings}, started=started,
+                                                   early_baseline=early_baseline)
     run.setup()
     run.train()
     return run.save()

@@ -38,7 +38,7 @@ from textfit.batching import (
     length_grouped_batches,
 )
 from textfit.config import TrainConfig
-from textfit.data import Columns, Example, TrainingData, load_training_data
+from textfit.data import Example, TrainingData, load_data
 from textfit.data.check import check_data
 from textfit.data.dataset import seeded_subset
 from textfit.errors import ConfigError, TrainingDiverged
@@ -48,7 +48,6 @@ from textfit.mistakes import confident_mistakes
 from textfit.models import resolve_model
 from textfit.precision import resolve_precision
 from textfit.training.budget import (
-    BASELINE_SECONDS_PER_CHAR,
     FINAL_EVAL_FLOOR,
     MAX_EPOCHS,
     REPLAN_AFTER,
@@ -101,11 +100,14 @@ class FineTune:
     TrainingDiverged when the loss stops being a number before any evaluation could be kept."""
 
     def __init__(self, config: TrainConfig, callbacks: list[Callback] | None = None, *,
-                 fixed: Collection[str] = (), started: float | None = None, deadline: float | None = None):
+                 fixed: Collection[str] = (), started: float | None = None, deadline: float | None = None,
+                 early_baseline: BaselineJob | None = None):
         """fixed: settings given explicitly (flags, API keywords), which a time budget's plan keeps as they are;
         started: when the user's wait began (time.time(); the command's start), which a time budget counts from;
-        deadline: a time.time() by which to have finished, without a plan (a trial of `tune --time-budget`)."""
+        deadline: a time.time() by which to have finished, without a plan (a trial of `tune --time-budget`);
+        early_baseline: the baseline job `textfit train` started before importing PyTorch."""
         self.config = config
+        self.early_baseline = early_baseline
         self.fixed, self.started, self.deadline_at = set(fixed), started or time.time(), deadline
         self.plan: Plan | None = None  # what a time budget planned
         self.replan_at: int | None = None  # the step after which a fresh plan fits its step count to real steps
@@ -155,14 +157,14 @@ class FineTune:
         self.baseline_job = self._start_baseline()
 
     def _start_baseline(self) -> BaselineJob | None:
-        """The TF-IDF baseline in the background from here: it needs only the texts (baseline.py). Not with a time
-        budget, whose plan cuts the data after its probe: that run fits it at the end, on the data it trained on."""
+        """The TF-IDF baseline in the background from here, unless the command started it already (baseline.py).
+        Not with a time budget, whose plan cuts the data after its probe: that run fits it at the end, on the
+        data it trained on."""
         cfg, data = self.config, self.data
         if cfg.baseline == "none" or cfg.time_budget or not self.is_main:
             return None
-        chars = sum(len(ex.text) + len(ex.text_pair or "") for ex in data.train + data.eval)
-        return BaselineJob(data.train, data.eval, self.task, len(data.label_names), cfg.seed,
-                           expected_seconds=BASELINE_SECONDS_PER_CHAR * chars)
+        return self.early_baseline or BaselineJob.for_examples(data.train, data.eval, self.task,
+                                                               len(data.label_names), cfg.seed)
 
     def _setup_model(self) -> None:
         cfg, names = self.config, self.data.label_names
@@ -511,17 +513,6 @@ def eval_due(cfg: TrainConfig, step: int, end_of_epoch: bool, last: bool) -> boo
     if cfg.eval_strategy == "steps" and step % cfg.eval_steps == 0:
         return True
     return last  # the final model is always evaluated
-
-
-def load_data(cfg: TrainConfig) -> TrainingData:
-    """The training and evaluation examples a config names (what `train` and `textfit check` both read)."""
-    if not cfg.dataset:
-        raise ConfigError("dataset is required (--dataset or `dataset:` in the recipe)")
-    return load_training_data(
-        cfg.dataset, Columns(cfg.text_column, cfg.label_column, cfg.text_pair_column, cfg.label_pattern),
-        train_split=cfg.train_split, eval_split=cfg.eval_split, validation_fraction=cfg.validation_fraction,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples, seed=cfg.seed,
-        task=cfg.task)
 
 
 def broadcast(value: Any, world: int) -> Any:

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,9 +28,11 @@ from textfit.data import Example
 from textfit.metrics import LOWER_IS_BETTER, best_threshold, per_label_thresholds
 from textfit.task import Task
 
+if TYPE_CHECKING:
+    from textfit.config import TrainConfig
+
 NAME = "TF-IDF + logistic regression"
 RESAMPLES = 1000
-SECONDS_PER_CHAR = 2.3e-6  # to fit and score it, on one core (results/baseline.md: 8.9 s for IMDB 3k/300)
 GRACE_SECONDS = 5.0  # how long a finished run waits for a background job still at work, before fitting it itself
 
 
@@ -161,8 +163,15 @@ class BaselineJob:
                      seed: int) -> BaselineJob:
         return cls(lambda: (train, evaluation, task, n_labels, seed))
 
+    @staticmethod
+    def wanted(config: TrainConfig, is_main: bool) -> bool:
+        """Whether a run fits the baseline in the background: not with baseline none; not with a time budget,
+        whose plan cuts the data after its probe (that run fits it at the end, on the data it trained on); only
+        in the first process of a distributed run."""
+        return config.baseline != "none" and not config.time_budget and is_main
+
     @classmethod
-    def from_config(cls, config: Any) -> BaselineJob:
+    def from_config(cls, config: TrainConfig) -> BaselineJob:
         """For a TrainConfig: the child reads the data as the run will (textfit.data.load_data)."""
         def load():
             from textfit.data import load_data

@@ -282,13 +282,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _early_baseline(config: TrainConfig):
     """The TF-IDF baseline's job, forked now, while this process has not imported PyTorch yet: the child reads
     the data itself and fits the baseline on the core that importing PyTorch and loading the model leave idle,
-    instead of sharing the cores with the training loop. None where the run does not fit one in the background
-    (baseline none, a time budget, any process but the first of a distributed run)."""
-    if config.baseline == "none" or config.time_budget or os.environ.get("RANK", "0") != "0":
-        return None
+    instead of sharing the cores with the training loop. None where the run fits none in the background."""
     from textfit.baseline import BaselineJob
 
-    return BaselineJob.from_config(config)
+    first_process = os.environ.get("RANK", "0") == "0"  # set by torchrun and `accelerate launch`: no Accelerator yet
+    return BaselineJob.from_config(config) if BaselineJob.wanted(config, first_process) else None
 
 
 def _flags_given(args: argparse.Namespace) -> set[str]:

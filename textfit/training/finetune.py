@@ -157,11 +157,9 @@ class FineTune:
         self.baseline_job = self._start_baseline()
 
     def _start_baseline(self) -> BaselineJob | None:
-        """The TF-IDF baseline in the background from here, unless the command started it already (baseline.py).
-        Not with a time budget, whose plan cuts the data after its probe: that run fits it at the end, on the
-        data it trained on."""
+        """The TF-IDF baseline in the background from here, unless the command started it already (baseline.py)."""
         cfg, data = self.config, self.data
-        if cfg.baseline == "none" or cfg.time_budget or not self.is_main:
+        if not BaselineJob.wanted(cfg, self.is_main):
             return None
         return self.early_baseline or BaselineJob.for_examples(data.train, data.eval, self.task,
                                                                len(data.label_names), cfg.seed)

@@ -157,6 +157,12 @@ class TrainConfig:
                                        "($MLFLOW_TRACKING_URI)")
 
     def __post_init__(self) -> None:
+        """Refuse a setting no run could use here, before any data is read or model loaded."""
+        self._check_choices()
+        self._check_ranges()
+        self._check_combinations()
+
+    def _check_choices(self) -> None:
         choices = {
             "eval_strategy": ("epoch", "steps", "no"),
             "precision": ("auto", "fp32", "bf16", "fp16"),
@@ -170,6 +176,8 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
+
+    def _check_ranges(self) -> None:
         positive = ("learning_rate", "train_batch_size", "eval_batch_size", "max_length",
                     "gradient_accumulation_steps", "epochs", "eval_steps", "logging_steps", "pad_to_multiple_of")
         for name in positive:
@@ -185,6 +193,10 @@ class TrainConfig:
         if self.temperature <= 0 or not 0 <= self.soft_weight <= 1:
             raise ConfigError(f"temperature={self.temperature!r} must be > 0 and soft_weight={self.soft_weight!r} "
                               "between 0 and 1")
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction={self.validation_fraction!r}: must be between 0 and 1")
+
+    def _check_combinations(self) -> None:
         if self.windows and self.text_pair_column:
             raise ConfigError("windows read single texts whole; sentence pairs (text_pair_column) are truncated at "
                               "max_length: leave windows off")
@@ -192,8 +204,6 @@ class TrainConfig:
             raise ConfigError("student_init='teacher' needs a teacher to start from (--teacher DIR)")
         if self.unlabelled and not self.teacher:
             raise ConfigError(f"unlabelled={self.unlabelled!r} needs a teacher to score its texts (--teacher DIR)")
-        if not 0 < self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction={self.validation_fraction!r}: must be between 0 and 1")
         if self.train_batch_size % self.gradient_accumulation_steps:
             raise ConfigError(
                 f"train_batch_size={self.train_batch_size} is not divisible by "

@@ -71,28 +71,38 @@ def export_onnx(model_dir: str | Path, *, quantize: str | None = None, dataset: 
 
     refused = None
     if quantize == "int8":
-        int8_path = folder / ONNX_FILES["int8"]
-        int8_path.unlink(missing_ok=True)  # an older int8 graph would no longer match this model
-        staging = int8_path.with_name(f".{int8_path.name}.{os.getpid()}.tmp")
-        try:
-            _quantize(fp32_path, staging)
-            os.replace(staging, int8_path)  # measured under its real name, the one the backend opens
-            row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels, *task_of_run)
-            rows.append(row)
-            drop = rows[0].accuracy - row.accuracy
-            if drop > max_accuracy_drop + 1e-9 and not force:  # exactly at the limit is allowed
-                int8_path.unlink()
-                refused = (f"int8 accuracy {row.accuracy:.4f} is {drop * 100:.1f} points below fp32 "
-                           f"({rows[0].accuracy:.4f}), more than --max-accuracy-drop {max_accuracy_drop * 100:.1f}; "
-                           "model.int8.onnx not written (--force writes it anyway)")
-        finally:
-            staging.unlink(missing_ok=True)
+        int8_row, refused = _write_int8(folder, texts, pairs, labels, expected, task_of_run, rows[0],
+                                        max_accuracy_drop, force)
+        rows.append(int8_row)
     atomic_write_json(folder / "export.json", {"evaluated_on": len(texts), "opset": OPSET,
                                                "fused": _is_fused(fp32_path), "int8_refused": refused,
                                                "backends": [asdict(r) for r in rows]})
     if refused:
         raise AccuracyDropError(refused, rows)
     return rows
+
+
+def _write_int8(folder: Path, texts: list[str], pairs: list[str] | None, labels: np.ndarray, expected: np.ndarray,
+                task_of_run: tuple[Task, float | np.ndarray], fp32: Agreement, max_accuracy_drop: float,
+                force: bool) -> tuple[Agreement, str | None]:
+    """Quantize model.onnx to model.int8.onnx and measure it; return its row, and why it was refused (then the
+    file is gone) or None."""
+    int8_path = folder / ONNX_FILES["int8"]
+    int8_path.unlink(missing_ok=True)  # an older int8 graph would no longer match this model
+    staging = int8_path.with_name(f".{int8_path.name}.{os.getpid()}.tmp")
+    try:
+        _quantize(folder / ONNX_FILES["onnx"], staging)
+        os.replace(staging, int8_path)  # measured under its real name, the one the backend opens
+    finally:
+        staging.unlink(missing_ok=True)
+    row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels, *task_of_run)
+    drop = fp32.accuracy - row.accuracy
+    if drop <= max_accuracy_drop + 1e-9 or force:  # exactly at the limit is allowed
+        return row, None
+    int8_path.unlink()
+    return row, (f"int8 accuracy {row.accuracy:.4f} is {drop * 100:.1f} points below fp32 ({fp32.accuracy:.4f}), "
+                 f"more than --max-accuracy-drop {max_accuracy_drop * 100:.1f}; model.int8.onnx not written "
+                 "(--force writes it anyway)")
 
 
 def _evaluation_data(clf: Classifier, dataset: str | None, split: str | None,

@@ -20,19 +20,34 @@ from textfit.errors import ConfigError
 
 def trim_vocabulary(tokenizer, model, texts: Sequence[str], batch_size: int = 1000):
     """(tokenizer, model) -> (trimmed tokenizer, model with the matching embedding rows, a note for the log)."""
-    from transformers import PreTrainedTokenizerFast
-
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     if state["model"]["type"] != "Unigram":
         raise ConfigError(f"trim_vocab: only Unigram (SentencePiece) vocabularies can be trimmed; this tokenizer's "
                           f"model is {state['model']['type']}. Leave trim_vocab off for this model.")
+    keep = _used_ids(tokenizer, state, texts, batch_size)
+    new_id = {old: new for new, old in enumerate(keep)}
+    trimmed = _trimmed_tokenizer(tokenizer, state, keep, new_id)
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    _keep_embedding_rows(model, keep, new_id, trimmed.pad_token_id)
+    note = (f"vocabulary trimmed to the {len(keep):,} tokens the training data uses (from {old_rows:,} embedding "
+            f"rows): {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    return trimmed, model, note
+
+
+def _used_ids(tokenizer, state: dict, texts: Sequence[str], batch_size: int) -> list[int]:
+    """The ids the texts tokenize to, with every special and added token, in vocabulary order."""
     used: set[int] = set(tokenizer.all_special_ids)
     used.update(token["id"] for token in state.get("added_tokens", []))
     for start in range(0, len(texts), batch_size):
         for ids in tokenizer(list(texts[start:start + batch_size]), add_special_tokens=False)["input_ids"]:
             used.update(ids)
-    keep = sorted(used)
-    new_id = {old: new for new, old in enumerate(keep)}
+    return sorted(used)
+
+
+def _trimmed_tokenizer(tokenizer, state: dict, keep: list[int], new_id: dict[int, int]):
+    """The same Unigram pipeline over the kept pieces; `state` (the tokenizer's JSON) is rewritten in place."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
     unigram = state["model"]
     unigram["vocab"] = [unigram["vocab"][old] for old in keep]
@@ -40,17 +55,16 @@ def trim_vocabulary(tokenizer, model, texts: Sequence[str], batch_size: int = 10
     for token in state.get("added_tokens", []):
         token["id"] = new_id[token["id"]]
     _remap_post_processor(state.get("post_processor"), new_id)
-
-    from tokenizers import Tokenizer
-
     specials = {name: getattr(tokenizer, name) for name in
                 ("bos_token", "eos_token", "cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
                 if getattr(tokenizer, name, None) is not None}
-    trimmed = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(state)),
-                                      model_max_length=tokenizer.model_max_length, **specials)
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(state)),
+                                   model_max_length=tokenizer.model_max_length, **specials)
 
-    old_rows = model.get_input_embeddings().weight.shape[0]
-    embedding = torch.nn.Embedding(len(keep), model.config.hidden_size, padding_idx=trimmed.pad_token_id)
+
+def _keep_embedding_rows(model, keep: list[int], new_id: dict[int, int], pad_id: int | None) -> None:
+    """Replace the word embeddings by their kept rows, and move the config's special ids with them."""
+    embedding = torch.nn.Embedding(len(keep), model.config.hidden_size, padding_idx=pad_id)
     with torch.no_grad():
         embedding.weight.copy_(model.get_input_embeddings().weight[torch.tensor(keep)])
     model.set_input_embeddings(embedding)
@@ -59,9 +73,6 @@ def trim_vocabulary(tokenizer, model, texts: Sequence[str], batch_size: int = 10
         old = getattr(model.config, name, None)
         if old is not None:
             setattr(model.config, name, new_id.get(old))
-    note = (f"vocabulary trimmed to the {len(keep):,} tokens the training data uses (from {old_rows:,} embedding "
-            f"rows): {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
-    return trimmed, model, note
 
 
 def _remap_post_processor(processor: dict | None, new_id: dict[int, int]) -> None:

@@ -113,13 +113,7 @@ def create_app(clf: Classifier, limits: Limits = Limits(), *, batch_window: floa
     @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors)
     async def predict(request: PredictRequest) -> dict[str, Any]:
         """Label and per-class probabilities for each text, in the order given."""
-        if len(request.texts) > limits.max_texts:
-            raise HTTPException(413, f"{len(request.texts)} texts in one request is over the limit "
-                                     f"max_texts={limits.max_texts} (textfit serve --max-texts)")
-        for index, text in enumerate(request.texts):
-            if len(text) > limits.max_chars:
-                raise HTTPException(413, f"texts[{index}] has {len(text):,} characters, over the limit "
-                                         f"max_chars={limits.max_chars:,} (textfit serve --max-chars)")
+        _check_limits(request.texts, limits)
         return {"predictions": await batcher.submit(request.texts)}
 
     @app.get("/health")
@@ -138,6 +132,17 @@ def create_app(clf: Classifier, limits: Limits = Limits(), *, batch_window: floa
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     return app
+
+
+def _check_limits(texts: list[str], limits: Limits) -> None:
+    """A 413 naming the limit and the flag that raises it, before the request takes a place in a batch."""
+    if len(texts) > limits.max_texts:
+        raise HTTPException(413, f"{len(texts)} texts in one request is over the limit "
+                                 f"max_texts={limits.max_texts} (textfit serve --max-texts)")
+    for index, text in enumerate(texts):
+        if len(text) > limits.max_chars:
+            raise HTTPException(413, f"texts[{index}] has {len(text):,} characters, over the limit "
+                                     f"max_chars={limits.max_chars:,} (textfit serve --max-chars)")
 
 
 def _metadata(clf: Classifier, limits: Limits) -> dict[str, Any]:

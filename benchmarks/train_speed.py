@@ -5,6 +5,9 @@ CPU settings, and `textfit train`, on the same model, data, hyperparameters and 
     python benchmarks/train_speed.py --repeats 1 --train-samples 256   # a quick look
     python benchmarks/train_speed.py --time-to-accuracy 0.85 --train-samples 3000 --eval-samples 300
 
+Interrupted, the same command again measures only the runs still missing (kept in WORKDIR/finished-runs.jsonl,
+reused only for the same settings, code and machine).
+
 Every run is a fresh process that a user would start: the Trainer variants run the script a tutorial has the user
 write (read the data, tokenize, train, evaluate, save the model), textfit runs the `textfit train` command. Two
 times are reported for each:
@@ -457,6 +460,27 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
     return report, summary
 
 
+class Finished:
+    """The runs of an interrupted benchmark, kept so that running the same command again measures only the rest.
+    A run is reused only for the same settings, code and machine: a pull in between starts the table afresh."""
+
+    def __init__(self, workdir: Path, args: argparse.Namespace, model: str):
+        self.path = workdir / "finished-runs.jsonl"
+        self.key = {"code": code_version(), "machine": machine(), "model": model, "train": args.train_samples,
+                    "eval": args.eval_samples, "eval_every": args.eval_every if args.time_to_accuracy else None}
+        lines = self.path.read_text().splitlines() if self.path.is_file() else []
+        rows = [json.loads(line) for line in lines if line.endswith("}")]  # not a line cut short by a kill
+        self.runs = [r["result"] for r in rows if r["key"] == self.key]
+
+    def get(self, variant: str, seed: int) -> dict | None:
+        return next((r for r in self.runs if r["variant"] == variant and r["seed"] == seed), None)
+
+    def add(self, result: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:  # one line a run: a kill mid-write loses at most that run
+            handle.write(json.dumps({"key": self.key, "result": result}) + "\n")
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -505,12 +529,16 @@ def main(argv: list[str] | None = None) -> int:
                                                                      else VARIANTS)
     ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
     results: dict[str, list[dict]] = {v: [] for v in variants}
+    done = Finished(workdir, args, model)
     for rep in range(args.repeats):
         for variant in variants if rep % 2 == 0 else variants[::-1]:
-            result = run_variant(variant, data, workdir, SEED + rep, eval_every, model)
+            result, earlier = done.get(variant, SEED + rep), " (measured earlier)"
+            if result is None:
+                result, earlier = run_variant(variant, data, workdir, SEED + rep, eval_every, model), ""
+                done.add(result)
             results[variant].append(result)
             print(f"  seed {SEED + rep} {variant}: process {result['process_seconds']:.1f} s, loop "
-                  f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}", flush=True)
+                  f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}{earlier}", flush=True)
     after = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
     ceiling = {k: (ceiling[k] + after[k]) / 2 for k in ceiling}
 

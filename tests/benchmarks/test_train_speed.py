@@ -15,9 +15,9 @@ SCRIPT = REPO / "benchmarks" / "train_speed.py"
 
 def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
     results = tmp_path / "results"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--repeats", "1", "--train-samples", "32",
-                           "--eval-samples", "40", "--model", str(small_model), "--workdir", str(tmp_path / "work"),
-                           "--results-dir", str(results)], capture_output=True, text=True, timeout=900)
+    command = [sys.executable, str(SCRIPT), "--repeats", "1", "--train-samples", "32", "--eval-samples", "40",
+               "--model", str(small_model), "--workdir", str(tmp_path / "work"), "--results-dir", str(results)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     raw = json.loads((results / "train_speed.json").read_text())["raw"]
     gold = [json.loads(line)["label"] for line in (tmp_path / "work" / "data" / "test.jsonl").read_text().split("\n")
@@ -42,3 +42,9 @@ def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
     for heading in ("whole process", "training loop", "trainer-default", "trainer-best", "textfit |",
                     "textfit-no-baseline |", "CPU seconds", "Code: textfit at commit"):
         assert heading in table
+
+    # the same command again (as after an interruption) measures nothing twice: every run is the one kept
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("(measured earlier)") == 4
+    assert json.loads((results / "train_speed.json").read_text())["raw"] == raw

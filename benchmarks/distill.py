@@ -6,6 +6,8 @@ labels alone, on IMDB (teacher: the 3k/300 recipe) and SST-2 (teacher: 10,000 tr
     python benchmarks/distill.py --only imdb --layers 2
     python benchmarks/distill.py --pipeline-only          # only the int8 student against the pipeline, the student
                                                           # re-exported as `textfit export` writes it now
+    python benchmarks/distill.py --only imdb --layers 2 --kinds "+ unlabelled" \
+        --student-setting max_length=128 truncation=head+tail   # students with other settings, kept apart
 
 For each dataset, student size and seed:
   labels only    `textfit train --layers N`, the student's settings: what the small model learns by itself
@@ -13,9 +15,10 @@ For each dataset, student size and seed:
   + unlabelled   the same plus texts of the train split that the teacher never saw, without their labels
   + unlabelled, teacher's layers   the same, the student starting from the teacher's own first N layers and head
                  (--student-init teacher) instead of the pretrained model's
-All three use the same settings (the teacher's recipe, with the student's epochs and learning rate below) and
-the same evaluation examples as the teacher. Speed: the teacher and each distilled student on every backend,
-over the same evaluation texts (textfit/distill.py's timing: tokenizing included); on IMDB also the int8 student
+All four use the same settings (the teacher's recipe, with the student's epochs and learning rate below) and
+the same evaluation examples as the teacher. Speed: the teacher and one distilled student of each size and
+settings (seed 42, the first distilled kind run) on every backend, over the same evaluation texts
+(textfit/distill.py's timing: tokenizing included); on IMDB also the int8 student
 against `transformers.pipeline` fp32 at batch 32 over the same 500 test reviews (predict_speed.py's harness):
 the most accurate distilled student of the smallest size, seed 42, as the one a user would serve.
 Runs already finished under outputs/bench-distill are read back, so an interrupted benchmark continues.
@@ -32,6 +35,9 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -81,16 +87,18 @@ def unlabelled_file(name: str, teacher_dir: Path) -> Path:
     return path
 
 
-def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelled: Path) -> dict[str, dict]:
+def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelled: Path,
+                 extra_settings: dict[str, Any], kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
     from textfit.distill import distill, student_config
     from textfit.run_folder import RunFolder
     from textfit.training import train
 
-    settings = {**SETUPS[name]["student"], "layers": layers, "seed": seed, "overwrite": True, "baseline": "none"}
+    settings = {**SETUPS[name]["student"], **extra_settings, "layers": layers, "seed": seed, "overwrite": True,
+                "baseline": "none"}
     rows = {}
-    for kind in KINDS:
+    for kind in kinds:
         folder_name = kind.replace(", teacher's layers", " teacher-init").replace(' ', '-').replace('+-', 'plus-')
-        out = WORK / name / f"l{layers}-s{seed}-{folder_name}"
+        out = WORK / name / f"l{layers}-s{seed}-{folder_name}{folder_tag(extra_settings)}"
         if not (out / "metrics.json").is_file():
             extra = {"unlabelled": str(unlabelled)} if kind.startswith("+ unlabelled") else {}
             if kind.endswith("teacher's layers"):
@@ -99,8 +107,8 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
                 config = student_config(teacher_dir, **settings, output_dir=str(out))
                 train(dataclasses.replace(config, teacher=None))
             else:
-                distill(teacher_dir, speed_texts=256 if kind == "distilled" and seed == 42 else 0, **settings,
-                        **extra, output_dir=str(out))
+                timed = kind == next(k for k in kinds if k != "labels only") and seed == 42  # one student timed
+                distill(teacher_dir, speed_texts=256 if timed else 0, **settings, **extra, output_dir=str(out))
         folder = RunFolder.load(out)
         metrics, history = folder.metrics(), json.loads((out / "history.json").read_text())
         rows[kind] = {"folder": str(out.relative_to(REPO)), "accuracy": metrics["eval"]["accuracy"],
@@ -112,9 +120,42 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
     return rows
 
 
-def pipeline_student(entry: dict, layers: int) -> Path:
-    """The student a user would serve: of seed 42's distilled students of this size, the most accurate."""
-    runs = entry["runs"][f"{layers}/42"]
+def tag(extra_settings: dict[str, Any]) -> str:
+    """The student settings that differ from the set-up's, as the table shows them: 'max_length=128, ...'."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(extra_settings.items()))
+
+
+def folder_tag(extra_settings: dict[str, Any]) -> str:
+    return "".join(f"-{k}-{v}".replace("+", "") for k, v in sorted(extra_settings.items()))
+
+
+def run_key(layers: int, seed: int, extra_settings: dict[str, Any]) -> str:
+    return f"{layers}/{seed}" + (f"/{tag(extra_settings)}" if extra_settings else "")
+
+
+def pipeline_key(extra_settings: dict[str, Any]) -> str:
+    return "pipeline_vs_int8" + (f"/{tag(extra_settings)}" if extra_settings else "")
+
+
+def split_key(key: str) -> tuple[int, int, str]:
+    """'2/42' -> (2, 42, ''); '2/42/max_length=128' -> (2, 42, 'max_length=128')"""
+    layers, seed, *setting = key.split("/", 2)
+    return int(layers), int(seed), setting[0] if setting else ""
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """--student-setting max_length=128 truncation=head+tail -> {"max_length": 128, "truncation": "head+tail"}"""
+    settings = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        settings[key] = yaml.safe_load(value)
+    return settings
+
+
+def pipeline_student(entry: dict, layers: int, extra_settings: dict[str, Any]) -> Path:
+    """The student a user would serve: of seed 42's distilled students of this size (and these settings), the
+    most accurate."""
+    runs = entry["runs"][run_key(layers, 42, extra_settings)]
     kind = max((k for k in KINDS[1:] if k in runs), key=lambda k: runs[k]["accuracy"])
     return REPO / runs[kind]["folder"]
 
@@ -123,6 +164,8 @@ def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
     """texts/s of the pipeline (fp32, batch 32, the teacher; as given and at its best, texts sorted by length) and
     of the int8 student over the same reviews, each scored against the reviews' own labels."""
     from predict_speed import sample, time_variant
+
+    from textfit.run_folder import RunFolder
 
     texts, gold = sample("imdb", "test", PIPELINE_TEXTS)
     out: dict = {"texts": len(texts)}
@@ -134,6 +177,9 @@ def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
         out[f"{name}_accuracy"] = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
     out["fused"] = json.loads((student_dir / "export.json").read_text()).get("fused", False)
     out["student"] = str(student_dir.relative_to(REPO))
+    for side, folder in (("teacher", teacher_dir), ("student", student_dir)):  # how much of each review it reads
+        config = RunFolder.read_config(folder)
+        out[f"{side}_reads"] = f"{config.max_length} tokens ({config.truncation})"
     out["ratio"] = out["int8_student"] / out["pipeline_teacher_fp32"]
     out["ratio_sorted"] = out["int8_student"] / out["pipeline_sorted_teacher_fp32"]
     return out
@@ -144,16 +190,21 @@ def main() -> None:
     parser.add_argument("--only", choices=tuple(SETUPS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--layers", type=int, nargs="+", default=list(LAYERS), help="student sizes to run")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="students to train")
+    parser.add_argument("--student-setting", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="student settings on top of the set-up's, e.g. max_length=128 truncation=head+tail; "
+                             "their runs are kept and shown apart")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only the IMDB int8-student-vs-pipeline figure, from the runs already made")
     args = parser.parse_args()
+    extra = parse_settings(args.student_setting)
     store = RESULTS / "distill.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
     if args.pipeline_only:
-        student = pipeline_student(results["imdb"], min(args.layers))
+        student = pipeline_student(results["imdb"], min(args.layers), extra)
         export = [sys.executable, "-m", "textfit", "export", str(student), "--quantize", "int8"]
         subprocess.run(export, check=True, cwd=REPO, env=os.environ | {"HF_HUB_OFFLINE": "1"})
-        results["imdb"]["pipeline_vs_int8"] = pipeline_versus_int8(WORK / "imdb" / "teacher", student)
+        results["imdb"][pipeline_key(extra)] = pipeline_versus_int8(WORK / "imdb" / "teacher", student)
         store.write_text(json.dumps(results, indent=1))
         (RESULTS / "distill.md").write_text(report(results))
         print(report(results))
@@ -165,11 +216,12 @@ def main() -> None:
         entry["teacher"] = json.loads((teacher_dir / "metrics.json").read_text())["eval"]["accuracy"]
         for layers in args.layers:
             for seed in args.seeds:
-                entry["runs"][f"{layers}/{seed}"] = student_runs(name, teacher_dir, layers, seed, unlabelled)
+                entry["runs"].setdefault(run_key(layers, seed, extra), {}).update(  # other kinds' rows stay
+                    student_runs(name, teacher_dir, layers, seed, unlabelled, extra, tuple(args.kinds)))
                 store.write_text(json.dumps(results, indent=1))
         if name == "imdb":
-            student = pipeline_student(entry, min(args.layers))
-            entry["pipeline_vs_int8"] = pipeline_versus_int8(teacher_dir, student)
+            student = pipeline_student(entry, min(args.layers), extra)
+            entry[pipeline_key(extra)] = pipeline_versus_int8(teacher_dir, student)
         store.write_text(json.dumps(results, indent=1))
     (RESULTS / "distill.md").write_text(report(results))
     print(report(results))
@@ -185,8 +237,8 @@ def report(results: dict) -> str:
              "| data | layers | student | accuracy | teacher | agreement | train s | seeds |",
              "|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
-        for layers in LAYERS:
-            runs = [v for k, v in entry["runs"].items() if k.startswith(f"{layers}/")]
+        for layers, setting in dict.fromkeys(split_key(k)[::2] for k in entry["runs"]):
+            runs = [v for k, v in entry["runs"].items() if split_key(k)[::2] == (layers, setting)]
             for kind in KINDS:
                 rows = [r[kind] for r in runs if kind in r]
                 if not rows:
@@ -195,7 +247,8 @@ def report(results: dict) -> str:
                 shown = (f"{acc[0]:.4f} [{rows[0]['ci'][0]:.4f}, {rows[0]['ci'][1]:.4f}]" if len(acc) == 1 else
                          f"{statistics.median(acc):.4f} ({min(acc):.4f}-{max(acc):.4f})")
                 agree = [r["distillation"]["agreement"] for r in rows if r["distillation"]]
-                lines.append(f"| {name} | {layers} | {kind} | {shown} | {entry['teacher']:.4f} | "
+                lines.append(f"| {name} | {layers} | {kind}{f' ({setting})' if setting else ''} | {shown} | "
+                             f"{entry['teacher']:.4f} | "
                              f"{f'{statistics.median(agree):.1%}' if agree else '-'} | "
                              f"{statistics.median(r['train_seconds'] for r in rows):.0f} | {len(rows)} |")
     lines += ["", "## Speed: texts/s on the same evaluation texts (tokenizing included), and the weights", "",
@@ -203,17 +256,18 @@ def report(results: dict) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         seen = set()
-        for runs in entry["runs"].values():
-            for side in runs.get("distilled", {}).get("speed", []):
-                if (side["name"], side["layers"]) in seen:
+        for key, runs in entry["runs"].items():
+            setting = split_key(key)[2]
+            for side in next((row["speed"] for row in runs.values() if "speed" in row), []):
+                model = f"{side['name']} ({setting})" if setting and side["name"] == "student" else side["name"]
+                if (model, side["layers"]) in seen:
                     continue
-                seen.add((side["name"], side["layers"]))
+                seen.add((model, side["layers"]))
                 speeds = [side["texts_per_second"].get(b) for b in ("torch-fp32", "torch-bf16", "onnxruntime-fp32",
                                                                      "onnxruntime-int8")]
-                lines.append(f"| {name} | {side['name']} | {side['layers']} | {side['weights_mb']} | "
+                lines.append(f"| {name} | {model} | {side['layers']} | {side['weights_mb']} | "
                              + " | ".join(f"{s:,.1f}" if s else "-" for s in speeds) + " |")
-        if "pipeline_vs_int8" in entry:
-            p = entry["pipeline_vs_int8"]
+        for p in (value for key, value in entry.items() if key.startswith("pipeline_vs_int8")):
             lines += ["", f"IMDB, the same {p['texts']} test reviews at batch 32 (tokenizing included, accuracy "
                           f"against their labels): `transformers.pipeline` fp32 with the teacher "
                           f"{p['pipeline_teacher_fp32']:.1f} texts/s (accuracy "
@@ -221,7 +275,9 @@ def report(results: dict) -> str:
                           f"{p['pipeline_sorted_teacher_fp32']:.1f} texts/s; the student's int8 graph "
                           f"({p.get('student', 'l2-s42-distilled').rsplit('/', 1)[-1]}) "
                           f"{p['int8_student']:.1f} texts/s (accuracy {p['int8_student_accuracy']:.4f}): "
-                          f"**{p['ratio']:.2f}x** the pipeline as given, {p['ratio_sorted']:.2f}x sorted. The "
+                          f"**{p['ratio']:.2f}x** the pipeline as given, {p['ratio_sorted']:.2f}x sorted"
+                          + (f" (the teacher reads {p['teacher_reads']}, the student {p['student_reads']})"
+                             if "student_reads" in p else "") + ". The "
                           f"student's int8 graph: {'fused' if p.get('fused') else 'as traced'} (results/"
                           "onnx_fusion.md); this figure alone: `python benchmarks/distill.py --pipeline-only`."]
     return "\n".join(lines) + "\n"

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from train_speed import machine
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -200,6 +201,7 @@ def main() -> None:
     extra = parse_settings(args.student_setting)
     store = RESULTS / "distill.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
+    same_machine(results)
     if args.pipeline_only:
         student = pipeline_student(results["imdb"], min(args.layers), extra)
         export = [sys.executable, "-m", "textfit", "export", str(student), "--quantize", "int8"]
@@ -212,7 +214,7 @@ def main() -> None:
     for name in [args.only] if args.only else list(SETUPS):
         teacher_dir = teacher(name)
         unlabelled = unlabelled_file(name, teacher_dir)
-        entry = results.setdefault(name, {"runs": {}})
+        entry = results.setdefault(name, {"runs": {}, "machine": machine()})
         entry["teacher"] = json.loads((teacher_dir / "metrics.json").read_text())["eval"]["accuracy"]
         for layers in args.layers:
             for seed in args.seeds:
@@ -227,8 +229,17 @@ def main() -> None:
     print(report(results))
 
 
+def same_machine(results: dict) -> None:
+    """Timings, and the runs read back from outputs/bench-distill, belong to the CPU they were made on: a table
+    is never continued on another kind."""
+    here = machine()
+    for name, entry in results.items():
+        if entry.get("machine", here) != here:
+            raise SystemExit(f"distill.json's {name} runs were measured on {entry['machine']}, this is {here}: move "
+                             "benchmarks/results/distill.json and outputs/bench-distill aside to measure here")
+
+
 def report(results: dict) -> str:
-    from train_speed import machine
 
     lines = ["# Distillation: students of 2 and 3 layers", "", f"Measured on: {machine()}.", "",
              "Command: `python benchmarks/distill.py` (what each row is: its docstring). Accuracy on the teacher's "

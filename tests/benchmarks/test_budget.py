@@ -62,3 +62,15 @@ def test_a_run_that_ends_before_a_budget_keeps_its_own_end_time(tmp_path):
     assert stops[0]["model"] is None and not stops[0]["ended_by_itself"]  # nothing written at 0.5 s
     assert stops[1]["ended_by_itself"] and 1.0 < stops[1]["seconds"] < 3.0
     assert (stops[1]["model"] / "model.safetensors").read_text() == "final"
+
+
+def test_the_table_holds_only_this_machines_cells():
+    from train_speed import machine
+
+    def row(where: str, accuracy: float) -> dict:
+        return {"machine": where, "data": "sst2", "budget_min": 5, "seed": 42, "method": "plan", "seconds": 290.0,
+                "ended_by_itself": True, "model": "m", "accuracy": accuracy, "scored_on": 100}
+
+    table = budget.report([row(machine(), 0.8111), row("Intel Xeon, 2 cores (amx_bf16)", 0.8999)])
+    assert "0.8111" in table and "0.8999" not in table  # a budget buys another run on another CPU
+    assert "also keeps cells measured on Intel Xeon, 2 cores (amx_bf16)" in table

@@ -80,7 +80,7 @@ def run(recipe: str, flags: list[str]) -> int:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RUN_REPO, capture_output=True,
                             text=True).stdout.strip()
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,
-                    "command": " ".join(cmd), "flags": flags, "commit": commit})
+                    "command": " ".join(cmd), "flags": flags, "commit": commit, "machine": machine()})
     threading.Thread(target=watch_memory, args=(recipe, process), daemon=True).start()
     code = process.wait()
     text = timing.read_text() if timing.is_file() else ""
@@ -137,6 +137,8 @@ def summary(recipe: str) -> dict:
     return {"segments": len(starts), "resumes": sum(bool(log[i].get("resume")) for i in starts),
             "resumed_from_steps": [log[i]["from_step"] for i in starts if log[i].get("resume")],
             "commits": [log[i].get("commit", "")[:7] or "not logged" for i in starts],
+            # a session may land on another CPU kind: the wall time is then a sum over CPUs, and says so
+            "machines": [log[i].get("machine", "not logged") for i in starts],
             "seconds_computing": round(sum(c for c, _ in segments)),
             "seconds_paused": round(sum(p for _, p in segments)), "peak_rss_mb": max(peaks, default=None),
             "checkpoint_step": checkpoint_step(output_dir(recipe)), "finished": finished(recipe),
@@ -186,9 +188,22 @@ def report(recipe: str, name: str, flags: list[str]) -> int:
     return 0
 
 
-def report_text(recipe: str, data: dict, name: str) -> str:
+def machine() -> str:
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from train_speed import machine
+    from train_speed import machine as described
+
+    return described()
+
+
+def cpus(facts: dict) -> str:
+    """'the same for all' when every segment logged one CPU, else each segment's."""
+    known = facts.get("machines", [])
+    if known and len(set(known)) == 1 and known[0] != "not logged":
+        return f"the same for all ({known[0]})"
+    return "; ".join(known) or "not logged"
+
+
+def report_text(recipe: str, data: dict, name: str) -> str:
 
     facts, rows, best = data["log"], data["history"], data["best"]
     state = "finished" if facts["finished"] else f"not finished: checkpoint at step {facts['checkpoint_step']:,}"
@@ -212,9 +227,10 @@ def report_text(recipe: str, data: dict, name: str) -> str:
               f"{', '.join(f'{s:,}' for s in facts['resumed_from_steps']) or '-'}); "
               f"{facts['seconds_computing'] / 3600:.2f} h computing, {facts['seconds_paused'] / 3600:.2f} h paused "
               f"while other work was measured; peak RSS {facts['peak_rss_mb'] or '-'} MB; code of each segment: "
-              f"{', '.join(facts['commits'])}. A segment ends with its session; a kill loses the steps after the last "
-              "checkpoint (at most save_steps, or an epoch before save_steps existed), which the next segment redoes. "
-              "The history's training seconds include pauses that fell inside a step."]
+              f"{', '.join(facts['commits'])}; CPU of each segment: {cpus(facts)}. A segment ends with its "
+              "session; a kill loses the steps after the last checkpoint (at most save_steps, or an epoch before "
+              "save_steps existed), which the next segment redoes. The history's training seconds include pauses "
+              "that fell inside a step."]
     if facts["finished"]:
         lines += ["", as_one_run(rows, facts)]
     return "\n".join(lines) + "\n"

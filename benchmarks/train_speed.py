@@ -6,7 +6,7 @@ CPU settings, and `textfit train`, on the same model, data, hyperparameters and 
     python benchmarks/train_speed.py --time-to-accuracy 0.85 --train-samples 3000 --eval-samples 300
 
 Interrupted, the same command again measures only the runs still missing (kept in WORKDIR/finished-runs.jsonl,
-reused only for the same settings, code and machine).
+reused only for the same settings, code and machine); --fresh measures them all again.
 
 Every run is a fresh process that a user would start: the Trainer variants run the script a tutorial has the user
 write (read the data, tokenize, train, evaluate, save the model), textfit runs the `textfit train` command. Two
@@ -464,8 +464,10 @@ class Finished:
     """The runs of an interrupted benchmark, kept so that running the same command again measures only the rest.
     A run is reused only for the same settings, code and machine: a pull in between starts the table afresh."""
 
-    def __init__(self, workdir: Path, args: argparse.Namespace, model: str):
+    def __init__(self, workdir: Path, args: argparse.Namespace, model: str, fresh: bool = False):
         self.path = workdir / "finished-runs.jsonl"
+        if fresh:
+            self.path.unlink(missing_ok=True)
         self.key = {"code": code_version(), "machine": machine(), "model": model, "train": args.train_samples,
                     "eval": args.eval_samples, "eval_every": args.eval_every if args.time_to_accuracy else None}
         lines = self.path.read_text().splitlines() if self.path.is_file() else []
@@ -498,6 +500,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--model", help="model folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--workdir", default="/tmp/textfit-bench-train")
+    parser.add_argument("--fresh", action="store_true", help="measure every run again, even those already made "
+                        "with the same settings, code and machine (kept in WORKDIR/finished-runs.jsonl)")
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the tables are written")
     parser.add_argument("--run-trainer", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -529,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                      else VARIANTS)
     ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
     results: dict[str, list[dict]] = {v: [] for v in variants}
-    done = Finished(workdir, args, model)
+    done = Finished(workdir, args, model, fresh=args.fresh)
     for rep in range(args.repeats):
         for variant in variants if rep % 2 == 0 else variants[::-1]:
             result, earlier = done.get(variant, SEED + rep), " (measured earlier)"

@@ -17,7 +17,8 @@ its checkpoints in whole, and a Trainer checkpoint counts once its trainer_state
 The data folder holds train only, so textfit selects its checkpoint on 10% of train held out; all three are then
 scored, outside the budget, on the same examples no one selected on: 2,000 IMDB test reviews (seeded) or all 872
 SST-2 validation sentences. Results accumulate in results/budget.json (a finished cell is not run again) and
-the table in results/budget.md.
+the table in results/budget.md. Each cell records the CPU it ran on: a budget buys different runs on another
+CPU kind, so a cell counts as done, and goes in the table, only on the machine it was measured on.
 """
 
 from __future__ import annotations

@@ -130,12 +130,17 @@ def folder_tag(extra_settings: dict[str, Any]) -> str:
     return "".join(f"-{k}-{v}".replace("+", "") for k, v in sorted(extra_settings.items()))
 
 
+def key_suffix(extra_settings: dict[str, Any]) -> str:
+    """What sets apart the results of students with other settings in distill.json: '' or '/max_length=128'."""
+    return f"/{tag(extra_settings)}" if extra_settings else ""
+
+
 def run_key(layers: int, seed: int, extra_settings: dict[str, Any]) -> str:
-    return f"{layers}/{seed}" + (f"/{tag(extra_settings)}" if extra_settings else "")
+    return f"{layers}/{seed}{key_suffix(extra_settings)}"
 
 
 def pipeline_key(extra_settings: dict[str, Any]) -> str:
-    return "pipeline_vs_int8" + (f"/{tag(extra_settings)}" if extra_settings else "")
+    return f"pipeline_vs_int8{key_suffix(extra_settings)}"
 
 
 def split_key(key: str) -> tuple[int, int, str]:

@@ -89,12 +89,8 @@ def _write_int8(folder: Path, texts: list[str], pairs: list[str] | None, labels:
     file is gone) or None."""
     int8_path = folder / ONNX_FILES["int8"]
     int8_path.unlink(missing_ok=True)  # an older int8 graph would no longer match this model
-    staging = int8_path.with_name(f".{int8_path.name}.{os.getpid()}.tmp")
-    try:
-        _quantize(folder / ONNX_FILES["onnx"], staging)
-        os.replace(staging, int8_path)  # measured under its real name, the one the backend opens
-    finally:
-        staging.unlink(missing_ok=True)
+    # measured under its real name, the one the backend opens
+    _write_atomically(int8_path, lambda tmp: _quantize(folder / ONNX_FILES["onnx"], tmp))
     row = _agreement("onnxruntime-int8", _probs(folder, "int8", texts, pairs), expected, labels, *task_of_run)
     drop = fp32.accuracy - row.accuracy
     if drop <= max_accuracy_drop + 1e-9 or force:  # exactly at the limit is allowed

@@ -77,6 +77,19 @@ def test_a_finished_run_does_not_wait_long_for_a_starved_job():
     assert time.monotonic() - started < 5
 
 
+def test_a_job_that_has_sent_its_scores_exits_before_the_run_ends():
+    # scores for many evaluation texts are more than a pipe holds: unread until the run's end, they kept the
+    # finished job alive with all its memory (1.1 GB on full IMDB) for hours
+    train_set, evaluation = _examples(200, 0), _examples(20_000, 1)  # 20,000 x 2 float64 scores: 320 KB
+    job = BaselineJob.for_examples(train_set, evaluation, SINGLE, 2, seed=42)
+    deadline = time.monotonic() + 300
+    while job._process.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not job._process.is_alive()  # gone before anyone asked for the result
+    scores, _ = job.result(train_set, evaluation, wait=0)
+    assert scores.shape == (20_000, 2)
+
+
 def test_the_job_started_from_a_config_reads_the_data_as_the_run_does(small_model, sst2_sample, tmp_path):
     # `textfit train` forks it before importing PyTorch: the child reads the data itself, and the run's own
     # reading of it must give the same examples, or the scores would be another set's

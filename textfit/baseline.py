@@ -17,6 +17,7 @@ import hashlib
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -157,6 +158,16 @@ class BaselineJob:
         sys.stderr.flush()
         self._process.start()
         send.close()
+        self._sent: tuple[np.ndarray, float, str] | None = None
+        self._received = threading.Event()  # set once _sent holds what the job sent, or the job is gone
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        """Take the scores as soon as the job sends them, so that it exits and gives its memory back: scores for
+        25,000 reviews are more than a pipe holds, and unread they kept the finished job alive until the end."""
+        with contextlib.suppress(EOFError, OSError):  # EOF: the job died, or was killed, sending nothing
+            self._sent = self._receive.recv()
+        self._received.set()
 
     @classmethod
     def for_examples(cls, train: list[Example], evaluation: list[Example], task: Task, n_labels: int,
@@ -189,9 +200,8 @@ class BaselineJob:
             # the job has had the whole run; one still at work was starved by a busy machine (at nice 19 it gets
             # a sliver of a core beside other work, and an unprivileged process cannot raise it back): waiting for
             # it could take minutes, fitting it here takes what it took before the job existed
-            if self._receive.poll(wait):
-                with contextlib.suppress(EOFError):  # the job died: nothing sent
-                    self._result = self._receive.recv()
+            if self._received.wait(wait):  # what arrives later is not taken: the run has fitted its own by then
+                self._result = self._sent
             self._process.kill()
             self._process.join()
             self._process = None

@@ -282,6 +282,14 @@ def matmul_ceiling(dtype_name: str, repeats: int = 7) -> float:
     return statistics.median(rates)
 
 
+def matmul_ceilings() -> dict[str, float]:
+    """fp32's ceiling, and bf16's where the CPU has native bf16: emulated, one bf16 2048^3 matmul took 88 s on an
+    AMD EPYC without AVX-512, so measuring it would cost the benchmark half an hour and tell nothing."""
+    from textfit.precision import cpu_has_fast_bf16
+
+    return {"fp32": matmul_ceiling("float32")} | ({"bf16": matmul_ceiling("bfloat16")} if cpu_has_fast_bf16() else {})
+
+
 def model_flop_terms(model_path: str) -> tuple[int, int, int]:
     """(non-embedding parameters, layers, hidden size) of the model."""
     from transformers import AutoModel
@@ -346,7 +354,8 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
         rows.append({"variant": variant, "precision": runs[0]["precision"], "process_seconds": process,
                      "loop_seconds": loop, "tokens_per_s": tokens[0] / loop,
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
-                     "mfu_fp32": flops / loop / 1e9 / ceiling["fp32"], "mfu_bf16": flops / loop / 1e9 / ceiling["bf16"],
+                     "mfu_fp32": flops / loop / 1e9 / ceiling["fp32"],
+                     "mfu_bf16": flops / loop / 1e9 / ceiling["bf16"] if "bf16" in ceiling else None,
                      "accuracy": statistics.median(r["accuracy"] for r in runs),
                      "accuracies": [round(r["accuracy"], 4) for r in runs], "seeds": [r["seed"] for r in runs],
                      "process_all": [round(r["process_seconds"], 1) for r in runs],
@@ -366,7 +375,8 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
             f"{ratio('process_seconds', 'trainer-default')} | {ratio('process_seconds', 'trainer-best')} | "
             f"{spread([x['loop_seconds'] for x in runs])} | {ratio('loop_seconds', 'trainer-default')} | "
             f"{ratio('loop_seconds', 'trainer-best')} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | "
-            f"{r['mfu_fp32']:.0%} / {r['mfu_bf16']:.0%} | {r['accuracy']:.4f} "
+            f"{r['mfu_fp32']:.0%} / {'-' if r['mfu_bf16'] is None else format(r['mfu_bf16'], '.0%')} | "
+            f"{r['accuracy']:.4f} "
             f"({', '.join(f'{a:.3f}' for a in r['accuracies'])}) |")
     steps = -(-args.train_samples // BATCH)
     report = "\n".join([
@@ -375,7 +385,7 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
         f"Machine: {machine()}",
         f"Code: {code_version()}",
         f"Matmul ceiling (2048^3, median of start and end of run): fp32 {ceiling['fp32']:.0f} GFLOP/s, "
-        f"bf16 {ceiling['bf16']:.0f} GFLOP/s",
+        + (f"bf16 {ceiling['bf16']:.0f} GFLOP/s" if "bf16" in ceiling else "bf16 not measured (no native bf16)"),
         f"Model: {args.model_name} ({params / 1e6:.1f} M non-embedding params). Data: the first {args.train_samples:,} "
         f"IMDB train reviews (one epoch, {steps} steps), accuracy on the first {args.eval_samples:,} test reviews. "
         f"max_length {MAX_LENGTH}, batch {BATCH}, lr {LR}, AdamW, linear schedule.",
@@ -395,9 +405,13 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
         "",
         NOTES,
         f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
-        f"--eval-samples {args.eval_samples}",
+        f"--eval-samples {args.eval_samples}{name_flag(args)}",
     ])
     return report, rows
+
+
+def name_flag(args: argparse.Namespace) -> str:
+    return f" --results-name {args.results_name}" if args.results_name else ""
 
 
 def baseline_note(results: dict[str, list[dict]]) -> list[str]:
@@ -455,7 +469,7 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
         "",
         f"Command: python benchmarks/train_speed.py --time-to-accuracy {target} --train-samples "
         f"{args.train_samples} --eval-samples {args.eval_samples} --eval-every {args.eval_every} "
-        f"--repeats {args.repeats}",
+        f"--repeats {args.repeats}{name_flag(args)}",
     ])
     return report, summary
 
@@ -503,6 +517,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="measure every run again, even those already made "
                         "with the same settings, code and machine (kept in WORKDIR/finished-runs.jsonl)")
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the tables are written")
+    parser.add_argument("--results-name", help="the tables' file name without .md/.json (default train_speed, or "
+                        "time_to_accuracy): another CPU kind's table beside this one's, e.g. train_speed-fp32-only")
     parser.add_argument("--run-trainer", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -531,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_every = args.eval_every if args.time_to_accuracy else None
     variants = args.variants.split(",") if args.variants else list(CURVE_VARIANTS if args.time_to_accuracy
                                                                      else VARIANTS)
-    ceiling = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
+    ceiling = matmul_ceilings()
     results: dict[str, list[dict]] = {v: [] for v in variants}
     done = Finished(workdir, args, model, fresh=args.fresh)
     for rep in range(args.repeats):
@@ -543,19 +559,21 @@ def main(argv: list[str] | None = None) -> int:
             results[variant].append(result)
             print(f"  seed {SEED + rep} {variant}: process {result['process_seconds']:.1f} s, loop "
                   f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}{earlier}", flush=True)
-    after = {"fp32": matmul_ceiling("float32"), "bf16": matmul_ceiling("bfloat16")}
+    after = matmul_ceilings()
     ceiling = {k: (ceiling[k] + after[k]) / 2 for k in ceiling}
 
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.time_to_accuracy:
         report, summary = time_to_accuracy_report(args, results)
-        (out / "time_to_accuracy.md").write_text(report + "\n")
-        (out / "time_to_accuracy.json").write_text(json.dumps({"summary": summary, "raw": results}, indent=1))
+        name = args.results_name or "time_to_accuracy"
+        (out / f"{name}.md").write_text(report + "\n")
+        (out / f"{name}.json").write_text(json.dumps({"summary": summary, "raw": results}, indent=1))
     else:
         report, rows = speed_report(args, results, ceiling, model_flop_terms(model), real_token_stats(model, data))
-        (out / "train_speed.md").write_text(report + "\n")
-        (out / "train_speed.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling},
+        name = args.results_name or "train_speed"
+        (out / f"{name}.md").write_text(report + "\n")
+        (out / f"{name}.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling},
                                                          indent=1))
     print()
     print(report)

@@ -43,8 +43,12 @@ def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
                     "textfit-no-baseline |", "CPU seconds", "Code: textfit at commit"):
         assert heading in table
 
-    # the same command again (as after an interruption) measures nothing twice: every run is the one kept
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # the same command again (as after an interruption) measures nothing twice: every run is the one kept; a
+    # table under another name (another CPU kind's) is written beside the first and says how to repeat it
+    again = subprocess.run([*command, "--results-name", "train_speed-again"], capture_output=True, text=True,
+                           timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("(measured earlier)") == 4
-    assert json.loads((results / "train_speed.json").read_text())["raw"] == raw
+    assert json.loads((results / "train_speed-again.json").read_text())["raw"] == raw
+    assert "--results-name train_speed-again" in (results / "train_speed-again.md").read_text()
+    assert (results / "train_speed.md").read_text() == table

@@ -36,15 +36,22 @@ def unlabelled_sentences(shared_data, teacher, path):
     return path, used
 
 
-def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, shared_data, tmp_path):
-    unlabelled, used = unlabelled_sentences(shared_data, teacher, tmp_path / "unlabelled.jsonl")
+@pytest.fixture(scope="module")
+def student(teacher, shared_data, tmp_path_factory):
+    """The 2-layer student of both tests (one distillation: on 2 fp32-only cores it takes over a minute)."""
+    folder = tmp_path_factory.mktemp("student")
+    unlabelled, used = unlabelled_sentences(shared_data, teacher, folder / "unlabelled.jsonl")
     assert len(used) > 0.95 * SENTENCES  # the teacher's subset was found (a few sentences repeat in SST-2)
-    student = tmp_path / "student"
     done = run_textfit("distill", teacher, "--layers", "2", "--unlabelled", unlabelled, "--learning-rate", "1e-4",
-                       "--speed-texts", "32", "--output-dir", student)
+                       "--speed-texts", "32", "--output-dir", folder / "out")
     assert done.returncode == 0, done.stderr
+    return folder / "out", done.stdout
+
+
+def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, student, tmp_path):
+    student, printed = student
     for row in ("accuracy", "same answers", "weights (MB)", "torch-fp32 texts/s", "onnxruntime-fp32 texts/s"):
-        assert row in done.stdout
+        assert row in printed
     alone = tmp_path / "labels-only"
     done = run_textfit("train", "--config", teacher / "recipe.yaml", "--layers", "2", "--learning-rate", "1e-4",
                        "--output-dir", alone)
@@ -62,18 +69,15 @@ def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, shared_
     assert not (teacher / "model.onnx").exists()  # the teacher was timed from a copy: its folder is as it was
 
 
-def test_the_student_folder_loads_in_pipeline(teacher, tmp_path):
+def test_the_student_folder_loads_in_pipeline(teacher, student):
     from transformers import pipeline
 
-    student = tmp_path / "student"
-    done = run_textfit("distill", teacher, "--layers", "3", "--max-train-samples", "300", "--epochs", "1",
-                       "--speed-texts", "0", "--output-dir", student)
-    assert done.returncode == 0, done.stderr
+    student, _ = student
     card = (student / "README.md").read_text()
-    assert f"This is a 3-layer student of `{teacher}` (6 layers)" in card
+    assert f"This is a 2-layer student of `{teacher}` (6 layers)" in card
     texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
     pipe = pipeline("text-classification", model=str(student), device=-1)
-    assert pipe.model.config.num_hidden_layers == 3
+    assert pipe.model.config.num_hidden_layers == 2
     ours = textfit.load(student, backend="torch", precision="fp32").predict(texts)
     assert [p["label"] for p in pipe(texts)] == [p["label"] for p in ours]
     for theirs, mine in zip(pipe(texts, top_k=None), ours, strict=True):

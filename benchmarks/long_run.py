@@ -18,7 +18,9 @@ Each segment is one `textfit train --recipe NAME` process (with `--resume` when 
 logs the RSS as it grows too, for segments killed before /usr/bin/time can report. The log,
 OUTPUT_DIR.log.jsonl beside the output folder, records every start, end (exit code, peak RSS, the step reached)
 and pause, so the results can say how many interruptions the run took and how long it computed in all.
-Start it from a separate clone, so that pulls cannot change its code mid-run.
+Start it from a separate clone, so that pulls cannot change its code mid-run. Its checkpoints live in that clone,
+not in git: a session on a new machine finds neither, and the run starts over (as it did on 2026-11-30, at step
+4,800 of 7,815), so keep each epoch's report committed as it lands.
 """
 
 from __future__ import annotations

@@ -25,11 +25,16 @@ demo: setup
 		"One of the best films I have seen this year: moving, funny and beautifully shot." \
 		"A tedious, badly acted mess. I walked out after an hour."
 
+# One worker per core, each test file on one worker (its fixtures built once), one thread per worker: most tests
+# train small models, whose second thread only waits (the same wall time at 1 thread as at 2). On a 2-core EPYC
+# without AVX-512 the suite took 1,062 s this way against 1,421 s in one process.
+PARALLEL := -n auto --dist loadfile
+
 test: setup
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PARALLEL)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PARALLEL) -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check textfit tests benchmarks

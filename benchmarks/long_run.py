@@ -255,7 +255,7 @@ def as_one_run(rows: list[dict], facts: dict) -> str:
     return (f"As one run: the {len(rows)} evaluations fell {'at' if on_plan else 'NOT at'} the planned steps (every "
             f"{every:,}, the last at {rows[-1]['step']:,}) across {facts['resumes']} resumes; each resume restores the "
             "weights, optimizer, schedule, random state and the data order at its step, which "
-            "tests/test_train_resume.py checks against an uninterrupted run (every evaluation equal, weights to "
+            "tests/training/test_resume.py checks against an uninterrupted run (every evaluation equal, weights to "
             "1e-6). An uninterrupted run of this length, to compare with at full scale, was not made.")
 
 

@@ -50,7 +50,8 @@ def student(teacher, shared_data, tmp_path_factory):
 
 def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, student, tmp_path):
     student, printed = student
-    for row in ("accuracy", "same answers", "weights (MB)", "torch-fp32 texts/s", "onnxruntime-fp32 texts/s"):
+    for row in ("accuracy", "same answers", "student - teacher:", "weights (MB)", "torch-fp32 texts/s",
+                "onnxruntime-fp32 texts/s"):
         assert row in printed
     alone = tmp_path / "labels-only"
     done = run_textfit("train", "--config", teacher / "recipe.yaml", "--layers", "2", "--learning-rate", "1e-4",
@@ -64,6 +65,9 @@ def test_a_student_beats_the_same_model_trained_on_labels_alone(teacher, student
     assert distilled["eval"]["num_examples"] == 872  # the teacher's evaluation set: all of SST-2 validation
     assert distilled["eval"]["accuracy"] > labels_only, (distilled["eval"]["accuracy"], labels_only)
     assert report["agreement"] > distilled["eval"]["accuracy"] - 0.02  # it follows the teacher, mistakes included
+    lo, hi = report["difference_ci"]  # the gap to the teacher, paired on the same 872 sentences
+    assert report["difference"] == pytest.approx(report["student_value"] - report["teacher_value"], abs=1e-9)
+    assert lo <= report["difference"] <= hi and hi - lo < 0.08
     timing = json.loads((student / "distillation.json").read_text())["cpu_backends"]
     assert [side["layers"] for side in timing] == [6, 2]
     assert not (teacher / "model.onnx").exists()  # the teacher was timed from a copy: its folder is as it was

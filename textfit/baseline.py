@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textfit.compare import in_words, paired_difference
 from textfit.data import Example
 from textfit.metrics import LOWER_IS_BETTER, best_threshold, per_label_thresholds
 from textfit.task import Task
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from textfit.config import TrainConfig
 
 NAME = "TF-IDF + logistic regression"
-RESAMPLES = 1000
 GRACE_SECONDS = 5.0  # how long a finished run waits for a background job still at work, before fitting it itself
 
 
@@ -57,13 +57,9 @@ class BaselineComparison:
         return hi < 0 if self.metric in LOWER_IS_BETTER else lo > 0
 
     def sentence(self) -> str:
-        points = self.metric not in LOWER_IS_BETTER  # accuracy and F1 read in points, errors in their units
-        scale, unit = (100, " points") if points else (1, "")
-        lo, hi = (x * scale for x in self.interval)
         return (f"A {self.name} baseline fitted on the same {self.train_examples:,} training examples reaches "
                 f"{self.metric} {self.baseline:.4f} on the same {self.examples:,} evaluation examples; the fine-tuned "
-                f"model {self.model:.4f} ({self.difference * scale:+.1f}{unit}, 95% CI of the paired difference "
-                f"{lo:+.1f} to {hi:+.1f}{unit}).")
+                f"model {self.model:.4f} ({in_words(self.metric, self.difference, self.interval)}).")
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "model_is_better": self.model_is_better}
@@ -113,25 +109,6 @@ def baseline_scores(train: list[Example], evaluation: list[Example], task: Task,
                     seed: int = 42) -> np.ndarray:
     """The baseline's scores on `evaluation`, in the task's shape."""
     return fit_baseline(train, task, n_labels, seed)(evaluation)
-
-
-def _per_example(task: Task, scores: np.ndarray, targets: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
-    """What the main metric sums over examples: correct answers (single), true/false positives and positives
-    (multi-label micro F1: tp, predicted, actual per example), absolute errors (regression)."""
-    if not task.has_classes:
-        return (np.abs(scores[:, 0] - targets),)
-    if task.label_sets:
-        predicted = scores >= threshold
-        actual = targets.astype(bool)
-        return (predicted & actual).sum(1), predicted.sum(1), actual.sum(1)
-    return ((scores.argmax(1) == targets).astype(float),)
-
-
-def _metric(task: Task, parts: tuple[np.ndarray, ...], rows: np.ndarray) -> float:
-    if task.label_sets:
-        tp, predicted, actual = (p[rows].sum() for p in parts)
-        return float(2 * tp / max(predicted + actual, 1))
-    return float(parts[0][rows].mean())
 
 
 class BaselineJob:
@@ -251,16 +228,7 @@ def compare(task: Task, model_scores: np.ndarray, train: list[Example], evaluati
     their_threshold: float | np.ndarray = threshold
     if task.label_sets:
         their_threshold = np.asarray(per_label_thresholds(targets, theirs, best_threshold(targets, theirs)))
-    ours_parts = _per_example(task, np.asarray(model_scores), targets, threshold)
-    theirs_parts = _per_example(task, theirs, targets, their_threshold)
-    everything = np.arange(len(evaluation))
-    ours, baseline = _metric(task, ours_parts, everything), _metric(task, theirs_parts, everything)
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(RESAMPLES):
-        rows = rng.integers(0, len(evaluation), len(evaluation))
-        differences.append(_metric(task, ours_parts, rows) - _metric(task, theirs_parts, rows))
-    lo, hi = np.percentile(differences, [2.5, 97.5])
-    return BaselineComparison(NAME if task.has_classes else "TF-IDF + ridge regression", task.main_metric, baseline,
-                              ours, ours - baseline, (float(lo), float(hi)), round(seconds, 2), len(evaluation),
-                              len(train), background=computed is not None)
+    paired = paired_difference(task, np.asarray(model_scores), theirs, targets, threshold, their_threshold, seed)
+    return BaselineComparison(NAME if task.has_classes else "TF-IDF + ridge regression", task.main_metric,
+                              paired.theirs, paired.ours, paired.difference, paired.interval, round(seconds, 2),
+                              len(evaluation), len(train), background=computed is not None)

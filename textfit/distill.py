@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from textfit.backends import ONNX_FILES
+from textfit.compare import in_words
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
 from textfit.export import AccuracyDropError, export_onnx
@@ -126,6 +127,9 @@ def comparison_lines(report: dict[str, Any] | None, sides: list[Side]) -> list[s
         agreement = (f"{report['agreement']:.1%}" if report["agreement_kind"] == "same answers"
                      else f"{report['agreement']:.4f}")
         lines.append(f"{report['agreement_kind']:<26} {'':>24} {agreement:>24}")
+        if "difference" in report:  # folders written before it was measured have no difference
+            difference = in_words(report["metric"], report["difference"], report["difference_ci"])
+            lines.append(f"student - teacher: {difference}")
     if len(sides) == 2:
         teacher, student = sides
         lines.append(f"{'weights (MB)':<26} {teacher.weights_mb:>24} {student.weights_mb:>24}")

@@ -121,6 +121,9 @@ def test_students_of_multi_label_and_regression_teachers(task, small_model, sst2
     report = json.loads((tmp_path / "student" / "metrics.json").read_text())["distillation"]
     assert report["student_layers"] == 1 and report["teacher_layers"] == 2
     assert report["agreement_kind"] == ("mean absolute difference" if task == "regression" else "same answers")
+    # the paired gap is scored with each model's own thresholds, as each model's value is
+    assert report["difference"] == pytest.approx(report["student_value"] - report["teacher_value"], abs=1e-6)
+    assert report["difference_ci"][0] <= report["difference"] <= report["difference_ci"][1]
     assert f"1-layer student of `{tmp_path / 'teacher'}`" in result.card
     texts = [json.loads(line)["text"] for line in (sst2_sample / "validation.jsonl").open(encoding="utf-8")]
     teacher = textfit.load(tmp_path / "teacher", backend="torch").predict_proba(texts)[:, 0]

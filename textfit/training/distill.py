@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from textfit.batching import Encoded, default_cache_dir, encode
+from textfit.compare import in_words, paired_difference
 from textfit.data.dataset import read_unlabelled_texts
 from textfit.errors import ConfigError
 from textfit.run_folder import RunFolder
@@ -52,6 +53,8 @@ class DistillationReport:
     agreement_kind: str  # "same answers" (a share) or "mean absolute difference" (regression)
     agreement: float
     examples: int  # evaluation examples both were scored on
+    difference: float  # student - teacher in the main metric, on those examples
+    difference_ci: list[float]  # its 95% paired bootstrap interval
 
     def sentence(self) -> str:
         if self.agreement_kind == "same answers":
@@ -62,7 +65,8 @@ class DistillationReport:
                 f"distilled from the teacher's scores on {self.texts:,} training texts ({self.unlabelled:,} of them "
                 f"without labels; temperature {self.temperature:g}, {self.soft_weight:.0%} of the loss from the "
                 f"teacher). On the same {self.examples:,} evaluation examples it {agree}; {self.metric} "
-                f"{self.student_value:.4f} against the teacher's {self.teacher_value:.4f}.")
+                f"{self.student_value:.4f} against the teacher's {self.teacher_value:.4f} "
+                f"({in_words(self.metric, self.difference, self.difference_ci)}).")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,10 +165,14 @@ class Distill(FineTune):
         teacher = task.evaluate(self.teacher_eval, labels, names, threshold=self.teacher.threshold,
                                 per_label=self.teacher.thresholds)
         metric, cfg = task.main_metric, self.config
+        targets = np.asarray(task.targets(labels, len(names)))
+        paired = paired_difference(task, kept_scores, self.teacher_eval, targets, np.asarray(student_cut), teacher_cut,
+                                   cfg.seed)
         return DistillationReport(
             teacher=str(cfg.teacher), teacher_layers=self.teacher_layers,
             student_layers=self.accelerator.unwrap_model(self.model).config.num_hidden_layers,
             texts=len(self.train_set), unlabelled=len(self.unlabelled), temperature=cfg.temperature,
             soft_weight=cfg.soft_weight, metric=metric, teacher_value=float(teacher[metric]),
             student_value=float(best[metric]), teacher_ci=teacher.get(f"{metric}_ci"),
-            student_ci=best.get(f"{metric}_ci"), agreement_kind=kind, agreement=agreement, examples=len(labels))
+            student_ci=best.get(f"{metric}_ci"), agreement_kind=kind, agreement=agreement, examples=len(labels),
+            difference=paired.difference, difference_ci=list(paired.interval))

@@ -21,7 +21,10 @@ settings (seed 42, the first distilled kind run) on every backend, over the same
 (textfit/distill.py's timing: tokenizing included); on IMDB also the int8 student
 against `transformers.pipeline` fp32 at batch 32 over the same 500 test reviews (predict_speed.py's harness):
 the most accurate distilled student of the smallest size, seed 42, as the one a user would serve.
-Runs already finished under outputs/bench-distill are read back, so an interrupted benchmark continues.
+On IMDB every model is also scored on HELD_OUT further test reviews that none of them chose a checkpoint on, and
+each student's gap to the teacher there gets a 95% paired bootstrap interval (textfit/compare.py): on 300
+reviews a 1.5-point target is inside the noise. Runs already finished under outputs/bench-distill are read back,
+so an interrupted benchmark continues. Another CPU kind's table goes beside the first with --results-name.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ SETUPS = {
 LAYERS = (2, 3)
 KINDS = ("labels only", "distilled", "+ unlabelled", "+ unlabelled, teacher's layers")
 PIPELINE_TEXTS = 500  # IMDB test reviews for the int8-student-vs-pipeline figure
+HELD_OUT = {"imdb": 2000}  # test reviews outside the evaluation subset: an interval of about +-1.3 points on a gap
 
 
 def teacher(name: str) -> Path:
@@ -88,6 +92,46 @@ def unlabelled_file(name: str, teacher_dir: Path) -> Path:
     return path
 
 
+def held_out(name: str, teacher_dir: Path) -> tuple[list[str], list[int]]:
+    """Texts of the evaluation split outside the evaluation subset every model selected on, and outside the
+    training texts (seeded), with their labels."""
+    from textfit.run_folder import RunFolder
+    from textfit.training import load_data
+
+    config = RunFolder.read_config(teacher_dir)
+    data = load_data(config)
+    used = {ex.text for ex in data.eval + data.train}  # by text: a few reviews repeat under other names
+    rest = [ex for ex in load_data(dataclasses.replace(config, max_eval_samples=None)).eval if ex.text not in used]
+    chosen = random.Random(1).sample(rest, min(HELD_OUT[name], len(rest)))
+    return [ex.text for ex in chosen], [int(ex.label) for ex in chosen]
+
+
+def held_out_scores(folder: Path, texts: list[str]) -> Any:
+    """A folder's scores on the held-out texts (PyTorch fp32), kept beside it so a rerun does not score again."""
+    import numpy as np
+
+    import textfit
+
+    cache = folder / f"held_out_{len(texts)}.npy"
+    if not cache.is_file():
+        np.save(cache, textfit.load(folder, backend="torch", precision="fp32").predict_proba(texts))
+    return np.load(cache)
+
+
+def held_out_gap(student: Path, teacher_dir: Path, held: tuple[list[str], list[int]]) -> dict[str, Any]:
+    """The student and its teacher on the held-out texts: accuracies and the paired gap with its interval."""
+    import numpy as np
+
+    from textfit.compare import paired_difference
+    from textfit.task import SINGLE
+
+    texts, labels = held
+    paired = paired_difference(SINGLE, held_out_scores(student, texts), held_out_scores(teacher_dir, texts),
+                               np.asarray(labels))
+    return {"texts": len(texts), "accuracy": paired.ours, "teacher": paired.theirs, "gap": paired.difference,
+            "gap_ci": list(paired.interval)}
+
+
 def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelled: Path,
                  extra_settings: dict[str, Any], kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
     from textfit.distill import distill, student_config
@@ -97,6 +141,7 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
     settings = {**SETUPS[name]["student"], **extra_settings, "layers": layers, "seed": seed, "overwrite": True,
                 "baseline": "none"}
     rows = {}
+    held = held_out(name, teacher_dir) if name in HELD_OUT else None
     for kind in kinds:
         folder_name = kind.replace(", teacher's layers", " teacher-init").replace(' ', '-').replace('+-', 'plus-')
         out = WORK / name / f"l{layers}-s{seed}-{folder_name}{folder_tag(extra_settings)}"
@@ -115,6 +160,8 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
         rows[kind] = {"folder": str(out.relative_to(REPO)), "accuracy": metrics["eval"]["accuracy"],
                       "ci": metrics["eval"]["accuracy_ci"], "distillation": metrics.get("distillation"),
                       "train_seconds": history["train_seconds"]}
+        if held:
+            rows[kind]["held_out"] = held_out_gap(out, teacher_dir, held)
         speed = out / "distillation.json"
         if speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
             rows[kind]["speed"] = json.loads(speed.read_text())["cpu_backends"]
@@ -200,11 +247,13 @@ def main() -> None:
     parser.add_argument("--student-setting", nargs="+", default=[], metavar="KEY=VALUE",
                         help="student settings on top of the set-up's, e.g. max_length=128 truncation=head+tail; "
                              "their runs are kept and shown apart")
+    parser.add_argument("--results-name", default="distill",
+                        help="results/NAME.json and .md: another CPU kind's table beside the first one")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only the IMDB int8-student-vs-pipeline figure, from the runs already made")
     args = parser.parse_args()
     extra = parse_settings(args.student_setting)
-    store = RESULTS / "distill.json"
+    store, table = RESULTS / f"{args.results_name}.json", RESULTS / f"{args.results_name}.md"
     results = json.loads(store.read_text()) if store.is_file() else {}
     same_machine(results)
     if args.pipeline_only:
@@ -213,8 +262,8 @@ def main() -> None:
         subprocess.run(export, check=True, cwd=REPO, env=os.environ | {"HF_HUB_OFFLINE": "1"})
         results["imdb"][pipeline_key(extra)] = pipeline_versus_int8(WORK / "imdb" / "teacher", student)
         store.write_text(json.dumps(results, indent=1))
-        (RESULTS / "distill.md").write_text(report(results))
-        print(report(results))
+        table.write_text(report(results, args.results_name))
+        print(report(results, args.results_name))
         return
     for name in [args.only] if args.only else list(SETUPS):
         teacher_dir = teacher(name)
@@ -230,8 +279,8 @@ def main() -> None:
             student = pipeline_student(entry, min(args.layers), extra)
             entry[pipeline_key(extra)] = pipeline_versus_int8(teacher_dir, student)
         store.write_text(json.dumps(results, indent=1))
-    (RESULTS / "distill.md").write_text(report(results))
-    print(report(results))
+    table.write_text(report(results, args.results_name))
+    print(report(results, args.results_name))
 
 
 def same_machine(results: dict) -> None:
@@ -244,19 +293,42 @@ def same_machine(results: dict) -> None:
                              "benchmarks/results/distill.json and outputs/bench-distill aside to measure here")
 
 
-def report(results: dict) -> str:
+def gap(rows: list[dict], part: str) -> str:
+    """A gap to the teacher in points with its paired interval (one seed), or the median and range of the gaps."""
+    found = [r[part] for r in rows if r.get(part) and "gap" in r[part]]
+    if not found:
+        return "-"
+    if len(found) == 1:
+        lo, hi = found[0]["gap_ci"]
+        return f"{100 * found[0]['gap']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    gaps = [100 * f["gap"] for f in found]
+    return f"{statistics.median(gaps):+.1f} ({min(gaps):+.1f} to {max(gaps):+.1f})"
 
-    lines = ["# Distillation: students of 2 and 3 layers", "", f"Measured on: {machine()}.", "",
-             "Command: `python benchmarks/distill.py` (what each row is: its docstring). Accuracy on the teacher's "
-             "evaluation set with its 95% interval; agreement is the share of evaluation texts given the teacher's "
-             "answer; with several seeds, the median and the range.", "",
-             "| data | layers | student | accuracy | teacher | agreement | train s | seeds |",
-             "|---|---|---|---|---|---|---|---|"]
+
+def with_gap(row: dict) -> dict:
+    """The distillation report's paired gap on the evaluation set, as held_out_gap names it."""
+    report = row.get("distillation") or {}
+    return {**row, "eval_gap": {"gap": report["difference"], "gap_ci": report["difference_ci"]}
+            if "difference" in report else None}
+
+
+def report(results: dict, results_name: str = "distill") -> str:
+    option = f" --results-name {results_name}" if results_name != "distill" else ""
+    measured_on = "; ".join(sorted({e["machine"] for e in results.values() if "machine" in e})) or machine()
+    lines = ["# Distillation: students of 2 and 3 layers", "", f"Measured on: {measured_on}.", "",
+             f"Command: `python benchmarks/distill.py{option}` (what each row is: its docstring). Accuracy on the "
+             "teacher's evaluation set with its 95% interval; agreement is the share of evaluation texts given the "
+             "teacher's answer; a gap is the student's accuracy minus the teacher's in points, on the same texts, "
+             "with its 95% paired bootstrap interval: on the evaluation set (where both chose their checkpoint) and "
+             f"on held-out texts no model chose on (IMDB: {HELD_OUT['imdb']:,} other test reviews); with several "
+             "seeds, the median and the range.", "",
+             "| data | layers | student | accuracy | teacher | agreement | gap | held-out gap | train s | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         for layers, setting in dict.fromkeys(split_key(k)[::2] for k in entry["runs"]):
             runs = [v for k, v in entry["runs"].items() if split_key(k)[::2] == (layers, setting)]
             for kind in KINDS:
-                rows = [r[kind] for r in runs if kind in r]
+                rows = [with_gap(r[kind]) for r in runs if kind in r]
                 if not rows:
                     continue
                 acc = [r["accuracy"] for r in rows]
@@ -265,7 +337,8 @@ def report(results: dict) -> str:
                 agree = [r["distillation"]["agreement"] for r in rows if r["distillation"]]
                 lines.append(f"| {name} | {layers} | {kind}{f' ({setting})' if setting else ''} | {shown} | "
                              f"{entry['teacher']:.4f} | "
-                             f"{f'{statistics.median(agree):.1%}' if agree else '-'} | "
+                             f"{f'{statistics.median(agree):.1%}' if agree else '-'} | {gap(rows, 'eval_gap')} | "
+                             f"{gap(rows, 'held_out')} | "
                              f"{statistics.median(r['train_seconds'] for r in rows):.0f} | {len(rows)} |")
     lines += ["", "## Speed: texts/s on the same evaluation texts (tokenizing included), and the weights", "",
               "| data | model | layers | weights MB | torch-fp32 | torch-bf16 | onnxruntime-fp32 | onnxruntime-int8 |",
@@ -295,7 +368,8 @@ def report(results: dict) -> str:
                           + (f" (the teacher reads {p['teacher_reads']}, the student {p['student_reads']})"
                              if "student_reads" in p else "") + ". The "
                           f"student's int8 graph: {'fused' if p.get('fused') else 'as traced'} (results/"
-                          "onnx_fusion.md); this figure alone: `python benchmarks/distill.py --pipeline-only`."]
+                          "onnx_fusion.md); this figure alone: "
+                          f"`python benchmarks/distill.py --pipeline-only{option}`."]
     return "\n".join(lines) + "\n"
 
 

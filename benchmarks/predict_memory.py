@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from predict_speed import DATA, REPO, RESULTS, cpu_name, ensure_model
+from predict_speed import DATA, REPO, RESULTS, ensure_model
+from train_speed import machine
 
 
 def write_input(path: Path, lines: int) -> None:
@@ -97,7 +98,7 @@ def main() -> None:
     table = "\n".join([
         "# Prediction of a very large file: peak memory, kill and continue",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores. Model: the predict_speed.py folder, backend {backend} "
+        f"Machine: {machine()}. Model: the predict_speed.py folder, backend {backend} "
         f"(the folder's default). Input: {args.lines:,} lines of SST-2 train sentences, repeated.",
         "",
         "| run | rows predicted | seconds | texts/s | peak RSS (MB) |",

@@ -25,7 +25,6 @@ import asyncio
 import gzip
 import json
 import os
-import platform
 import random
 import socket
 import statistics
@@ -33,6 +32,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from train_speed import machine  # the CPU, its bf16 kind, torch and threads
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -170,6 +171,8 @@ def main() -> None:
     parser.add_argument("--load-requests", type=int, default=3000, help="at most, per concurrency level")
     parser.add_argument("--service-only", action="store_true",
                         help="measure the service again, keep the batch table of predict_speed.json")
+    parser.add_argument("--results-name", default="predict_speed",
+                        help="results/NAME.md and .json: another CPU kind's table beside the first one")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,8 +207,7 @@ def main() -> None:
     lines = [
         "# Prediction speed: transformers.pipeline vs textfit backends, and the HTTP service",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{versions()}",
+        f"Machine: {machine()}, {versions()}",
         f"Model: all-MiniLM-L6-v2 fine-tuned on the bundled IMDB sample (`textfit train --recipe demo`), "
         f"max_length 256, batch {BATCH}. Texts timed: "
         + ", ".join(f"{name} {n:,}" for name, n in counts.items()) + f" (a seeded sample of at most {args.texts:,}; "
@@ -246,9 +248,9 @@ def main() -> None:
 
 def service_only(args: argparse.Namespace, model_dir: Path) -> None:
     """The service measured again; the batch table stays as predict_speed.md has it (the lines above its end)."""
-    text = (RESULTS / "predict_speed.md").read_text()
+    text = (RESULTS / f"{args.results_name}.md").read_text()
     lines = text[:text.index("\nService load run")].split("\n")
-    summary = json.loads((RESULTS / "predict_speed.json").read_text())["batch"]
+    summary = json.loads((RESULTS / f"{args.results_name}.json").read_text())["batch"]
     write_tables(args, lines, summary, load_run(model_dir, sample("sst2", "validation", 872)[0], [1, 8, 32],
                                                args.load_seconds, args.load_requests))
 
@@ -260,21 +262,15 @@ def write_tables(args: argparse.Namespace, lines: list[str], summary: list[dict]
               "|---|---|---|---|---|"]
     lines += [f"| {r['clients']} | {r['requests']:,} | {r['rps']:,.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
               for r in load]
-    lines += ["", f"Command: python benchmarks/predict_speed.py --texts {args.texts} --repeats {args.repeats}"
+    named = f" --results-name {args.results_name}" if args.results_name != "predict_speed" else ""
+    lines += ["", f"Command: python benchmarks/predict_speed.py --texts {args.texts} --repeats {args.repeats}{named}"
               + (" (the service table alone, measured again: --service-only)" if args.service_only else "")]
     table = "\n".join(lines) + "\n"
     print()
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "predict_speed.md").write_text(table)
-    (RESULTS / "predict_speed.json").write_text(json.dumps({"batch": summary, "service": load}, indent=2) + "\n")
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+    (RESULTS / f"{args.results_name}.md").write_text(table)
+    (RESULTS / f"{args.results_name}.json").write_text(json.dumps({"batch": summary, "service": load}, indent=2) + "\n")
 
 
 def versions() -> str:

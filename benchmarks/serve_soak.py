@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from predict_speed import cpu_name, ensure_model, sample  # noqa: E402  (the same model and texts)
+from predict_speed import ensure_model, sample  # noqa: E402  (the same model and texts)
+from train_speed import machine  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -140,7 +141,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result.update({"backend": backend, "cpu": f"{cpu_name()}, {os.cpu_count()} cores"})
+    result.update({"backend": backend, "cpu": machine()})
     lines = [
         "# `textfit serve` under sustained load",
         "",

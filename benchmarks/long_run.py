@@ -212,7 +212,8 @@ def report_text(recipe: str, data: dict, name: str) -> str:
     where = "" if RUN_REPO == REPO else f" --repo {os.path.relpath(RUN_REPO, REPO)}"
     flags = f" -- {' '.join(facts['flags'])}" if facts.get("flags") else ""
     named = "" if name == recipe else f" --results-name {name}"
-    lines = [f"# `{recipe}` to the end", "", f"Measured on: {machine()}.", "",
+    measured_on = "; ".join(dict.fromkeys(m for m in facts.get("machines", []) if m != "not logged")) or machine()
+    lines = [f"# `{recipe}` to the end", "", f"Measured on: {measured_on}.", "",
              f"Command: `python benchmarks/long_run.py run {recipe}{where}{flags}`, run again after each interruption "
              f"(it resumes from checkpoints/last), then `python benchmarks/long_run.py report {recipe}{where}{named}`. "
              f"State: {state}.", "",

@@ -101,7 +101,8 @@ def held_out(name: str, teacher_dir: Path) -> tuple[list[str], list[int]]:
     config = RunFolder.read_config(teacher_dir)
     data = load_data(config)
     used = {ex.text for ex in data.eval + data.train}  # by text: a few reviews repeat under other names
-    rest = [ex for ex in load_data(dataclasses.replace(config, max_eval_samples=None)).eval if ex.text not in used]
+    rest = list({ex.text: ex for ex in load_data(dataclasses.replace(config, max_eval_samples=None)).eval
+                 if ex.text not in used}.values())  # each review once: the test split repeats a few
     chosen = random.Random(1).sample(rest, min(HELD_OUT[name], len(rest)))
     return [ex.text for ex in chosen], [int(ex.label) for ex in chosen]
 

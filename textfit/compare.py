@@ -65,6 +65,6 @@ def in_words(metric: str, difference: float, interval: tuple[float, float] | lis
     """'+5.0 points, 95% CI of the paired difference +2.1 to +7.9 points': accuracy and F1 read in points,
     errors (MAE, MSE) in their own units, to three decimals."""
     if metric in LOWER_IS_BETTER:
-        return (f"{difference:+.3f}, 95% CI of the paired difference {interval[0]:+.3f} to {interval[1]:+.3f}")
+        return f"{difference:+.3f}, 95% CI of the paired difference {interval[0]:+.3f} to {interval[1]:+.3f}"
     lo, hi = (100 * x for x in interval)
     return f"{100 * difference:+.1f} points, 95% CI of the paired difference {lo:+.1f} to {hi:+.1f} points"

@@ -72,8 +72,8 @@ ROWS: dict[str, dict] = {
         card="accuracy 0.9329", anchor="IMDB 92.82",
         scale="the recipe as it is now: all 25,000 train reviews, 5 epochs at lr 5e-5 to the end, evaluated after "
               "each on all 25,000 test reviews read whole (windows of 256 tokens, half a window apart); the figure "
-              "is the last epoch's, chosen on nothing (the epoch kept by test accuracy was chosen on these very "
-              "reviews)"),
+              "is the last epoch's, which the run keeps (the default keeps the last evaluation of a run that "
+              "trains to its end), chosen on nothing"),
 }
 
 

@@ -59,8 +59,9 @@ SETUPS = {
 LAYERS = (2, 3)
 KINDS = ("labels only", "distilled", "+ unlabelled", "+ unlabelled, teacher's layers")
 PIPELINE_TEXTS = 500  # IMDB test reviews for the int8-student-vs-pipeline figure
-# test reviews outside the evaluation subset: an interval of about +-1.3 points on a gap. SST-2 has none to give:
-# its labelled sentences outside train are the 872 validation ones the models select on (train holds phrases)
+# test reviews outside the evaluation subset. Expected interval on a gap: about +-1.3 points (1.96 x sqrt(0.1 / 2000)
+# with a tenth of the reviews answered differently). SST-2 has none to give: its labelled sentences outside train
+# are the 872 validation ones the models select on (train holds phrases)
 HELD_OUT = {"imdb": 2000}
 
 

@@ -293,8 +293,9 @@ def same_machine(results: dict) -> None:
     here = machine()
     for name, entry in results.items():
         if entry.get("machine", here) != here:
-            raise SystemExit(f"distill.json's {name} runs were measured on {entry['machine']}, this is {here}: move "
-                             "benchmarks/results/distill.json and outputs/bench-distill aside to measure here")
+            raise SystemExit(f"these {name} runs were measured on {entry['machine']}, this is {here}: measure here "
+                             "into another table (--results-name distill-fp32-only, say), with outputs/bench-distill "
+                             "moved aside if it holds the other machine's runs")
 
 
 def gap(rows: list[dict], part: str) -> str:

@@ -112,11 +112,14 @@ def held_out(name: str, teacher_dir: Path) -> tuple[list[str], list[int]]:
 
 def held_out_scores(folder: Path, texts: list[str]) -> Any:
     """A folder's scores on the held-out texts (PyTorch fp32), kept beside it so a rerun does not score again."""
+    import hashlib
+
     import numpy as np
 
     import textfit
 
-    cache = folder / f"held_out_{len(texts)}.npy"
+    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:12]  # other texts: another file
+    cache = folder / f"held_out_{digest}.npy"
     if not cache.is_file():
         np.save(cache, textfit.load(folder, backend="torch", precision="fp32").predict_proba(texts))
     return np.load(cache)

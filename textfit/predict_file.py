@@ -3,6 +3,8 @@
 Predictions go to `OUTPUT.partial`, flushed to disk after every chunk, with a small `OUTPUT.partial.json` that
 says which input and model they belong to. Run the same command again and the rows already predicted are
 skipped; when the last row is written the partial file is renamed to OUTPUT, so OUTPUT is never half a file.
+A run continues from the last whole chunk, so every row is predicted in the same batches as in one uninterrupted
+run and the file comes out the same to the byte (other batches pad differently and move the scores' last digits).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ def predict_file(clf: Classifier, input_path: str | Path, output_path: str | Pat
     identity = {"input": str(source.resolve()), "input_bytes": source.stat().st_size if source.is_file() else None,
                 "input_mtime": source.stat().st_mtime if source.is_file() else None,
                 "model": str(clf.path.resolve()), "labels": clf.labels, "text_column": text_column,
-                "windows": windows}
+                "windows": windows, "chunk_size": chunk_size}
     as_csv = out.suffix.lower() == ".csv"
-    done = _rows_done(partial, marker, identity, as_csv)
+    done = _rows_done(partial, marker, identity, as_csv, chunk_size)
     if done:
         print(f"continuing {partial}: {done:,} rows already predicted", file=sys.stderr)
     else:
@@ -102,8 +104,9 @@ def _csv_line(values: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _rows_done(partial: Path, marker: Path, identity: dict, as_csv: bool) -> int:
-    """Rows a previous run wrote for the same input and model (0 if none); a torn last line is cut off."""
+def _rows_done(partial: Path, marker: Path, identity: dict, as_csv: bool, chunk_size: int) -> int:
+    """Rows a previous run wrote for the same input and model, in whole chunks (0 if none): a kill can tear a
+    chunk's write anywhere, so the rows after its last whole chunk are cut off and predicted again."""
     if not (partial.is_file() and marker.is_file()):
         return 0
     try:
@@ -113,11 +116,12 @@ def _rows_done(partial: Path, marker: Path, identity: dict, as_csv: bool) -> int
     except json.JSONDecodeError:
         return 0
     with open(partial, "rb+") as handle:
-        data = handle.read()
-        keep = data.rfind(b"\n") + 1
-        handle.truncate(keep)
-    lines = data[:keep].count(b"\n")
-    return max(lines - 1, 0) if as_csv else lines
+        lines = handle.read().splitlines(keepends=True)
+        header = int(as_csv)
+        rows = sum(line.endswith(b"\n") for line in lines[header:])
+        rows -= rows % chunk_size
+        handle.truncate(sum(len(line) for line in lines[:header + rows]))
+    return rows
 
 
 def _count_lines(path: Path) -> int | None:

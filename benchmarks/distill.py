@@ -333,52 +333,68 @@ def report(results: dict, results_name: str = "distill") -> str:
              "| data | layers | student | accuracy | teacher | agreement | gap | held-out gap | train s | seeds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
-        for layers, setting in dict.fromkeys(split_key(k)[::2] for k in entry["runs"]):
-            runs = [v for k, v in entry["runs"].items() if split_key(k)[::2] == (layers, setting)]
-            for kind in KINDS:
-                rows = [with_gap(r[kind]) for r in runs if kind in r]
-                if not rows:
-                    continue
-                acc = [r["accuracy"] for r in rows]
-                shown = (f"{acc[0]:.4f} [{rows[0]['ci'][0]:.4f}, {rows[0]['ci'][1]:.4f}]" if len(acc) == 1 else
-                         f"{statistics.median(acc):.4f} ({min(acc):.4f}-{max(acc):.4f})")
-                agree = [r["distillation"]["agreement"] for r in rows if r["distillation"]]
-                lines.append(f"| {name} | {layers} | {kind}{f' ({setting})' if setting else ''} | {shown} | "
-                             f"{entry['teacher']:.4f} | "
-                             f"{f'{statistics.median(agree):.1%}' if agree else '-'} | {gap(rows, 'eval_gap')} | "
-                             f"{gap(rows, 'held_out')} | "
-                             f"{statistics.median(r['train_seconds'] for r in rows):.0f} | {len(rows)} |")
+        lines += accuracy_rows(name, entry)
     lines += ["", "## Speed: texts/s on the same evaluation texts (tokenizing included), and the weights", "",
               "| data | model | layers | weights MB | torch-fp32 | torch-bf16 | onnxruntime-fp32 | onnxruntime-int8 |",
               "|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
-        seen = set()
-        for key, runs in entry["runs"].items():
-            setting = split_key(key)[2]
-            for side in next((row["speed"] for row in runs.values() if "speed" in row), []):
-                model = f"{side['name']} ({setting})" if setting and side["name"] == "student" else side["name"]
-                if (model, side["layers"]) in seen:
-                    continue
-                seen.add((model, side["layers"]))
-                speeds = [side["texts_per_second"].get(b) for b in ("torch-fp32", "torch-bf16", "onnxruntime-fp32",
-                                                                     "onnxruntime-int8")]
-                lines.append(f"| {name} | {model} | {side['layers']} | {side['weights_mb']} | "
-                             + " | ".join(f"{s:,.1f}" if s else "-" for s in speeds) + " |")
+        lines += speed_rows(name, entry)
         for p in (value for key, value in entry.items() if key.startswith("pipeline_vs_int8")):
-            lines += ["", f"IMDB, the same {p['texts']} test reviews at batch 32 (tokenizing included, accuracy "
-                          f"against their labels): `transformers.pipeline` fp32 with the teacher "
-                          f"{p['pipeline_teacher_fp32']:.1f} texts/s (accuracy "
-                          f"{p['pipeline_teacher_fp32_accuracy']:.4f}), the same with the texts sorted by length "
-                          f"{p['pipeline_sorted_teacher_fp32']:.1f} texts/s; the student's int8 graph "
-                          f"({p.get('student', 'l2-s42-distilled').rsplit('/', 1)[-1]}) "
-                          f"{p['int8_student']:.1f} texts/s (accuracy {p['int8_student_accuracy']:.4f}): "
-                          f"**{p['ratio']:.2f}x** the pipeline as given, {p['ratio_sorted']:.2f}x sorted"
-                          + (f" (the teacher reads {p['teacher_reads']}, the student {p['student_reads']})"
-                             if "student_reads" in p else "") + ". The "
-                          f"student's int8 graph: {'fused' if p.get('fused') else 'as traced'} (results/"
-                          "onnx_fusion.md); this figure alone: "
-                          f"`python benchmarks/distill.py --pipeline-only{option}`."]
+            lines += ["", pipeline_sentence(p, option)]
     return "\n".join(lines) + "\n"
+
+
+def accuracy_rows(name: str, entry: dict) -> list[str]:
+    """One row per student size, settings and kind: one seed's accuracy with its interval, or the seeds' median."""
+    lines = []
+    for layers, setting in dict.fromkeys(split_key(k)[::2] for k in entry["runs"]):
+        runs = [v for k, v in entry["runs"].items() if split_key(k)[::2] == (layers, setting)]
+        for kind in KINDS:
+            rows = [with_gap(r[kind]) for r in runs if kind in r]
+            if not rows:
+                continue
+            acc = [r["accuracy"] for r in rows]
+            shown = (f"{acc[0]:.4f} [{rows[0]['ci'][0]:.4f}, {rows[0]['ci'][1]:.4f}]" if len(acc) == 1 else
+                     f"{statistics.median(acc):.4f} ({min(acc):.4f}-{max(acc):.4f})")
+            agree = [r["distillation"]["agreement"] for r in rows if r["distillation"]]
+            lines.append(f"| {name} | {layers} | {kind}{f' ({setting})' if setting else ''} | {shown} | "
+                         f"{entry['teacher']:.4f} | "
+                         f"{f'{statistics.median(agree):.1%}' if agree else '-'} | {gap(rows, 'eval_gap')} | "
+                         f"{gap(rows, 'held_out')} | "
+                         f"{statistics.median(r['train_seconds'] for r in rows):.0f} | {len(rows)} |")
+    return lines
+
+
+def speed_rows(name: str, entry: dict) -> list[str]:
+    """The teacher and each student size and settings once (the first run that was timed)."""
+    lines, seen = [], set()
+    for key, runs in entry["runs"].items():
+        setting = split_key(key)[2]
+        for side in next((row["speed"] for row in runs.values() if "speed" in row), []):
+            model = f"{side['name']} ({setting})" if setting and side["name"] == "student" else side["name"]
+            if (model, side["layers"]) in seen:
+                continue
+            seen.add((model, side["layers"]))
+            speeds = [side["texts_per_second"].get(b) for b in ("torch-fp32", "torch-bf16", "onnxruntime-fp32",
+                                                                 "onnxruntime-int8")]
+            lines.append(f"| {name} | {model} | {side['layers']} | {side['weights_mb']} | "
+                         + " | ".join(f"{s:,.1f}" if s else "-" for s in speeds) + " |")
+    return lines
+
+
+def pipeline_sentence(p: dict, option: str) -> str:
+    """The int8 student against `transformers.pipeline` fp32 with the teacher, on the same reviews."""
+    reads = (f" (the teacher reads {p['teacher_reads']}, the student {p['student_reads']})"
+             if "student_reads" in p else "")
+    return (f"IMDB, the same {p['texts']} test reviews at batch 32 (tokenizing included, accuracy against their "
+            f"labels): `transformers.pipeline` fp32 with the teacher {p['pipeline_teacher_fp32']:.1f} texts/s "
+            f"(accuracy {p['pipeline_teacher_fp32_accuracy']:.4f}), the same with the texts sorted by length "
+            f"{p['pipeline_sorted_teacher_fp32']:.1f} texts/s; the student's int8 graph "
+            f"({p.get('student', 'l2-s42-distilled').rsplit('/', 1)[-1]}) {p['int8_student']:.1f} texts/s "
+            f"(accuracy {p['int8_student_accuracy']:.4f}): **{p['ratio']:.2f}x** the pipeline as given, "
+            f"{p['ratio_sorted']:.2f}x sorted{reads}. The student's int8 graph: "
+            f"{'fused' if p.get('fused') else 'as traced'} (results/onnx_fusion.md); this figure alone: "
+            f"`python benchmarks/distill.py --pipeline-only{option}`.")
 
 
 if __name__ == "__main__":

@@ -347,37 +347,8 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
                  flop_terms: tuple[int, int, int], tokens: tuple[int, int]) -> tuple[str, list[dict]]:
     params, layers, hidden = flop_terms
     flops = 6 * params * tokens[0] + 12 * layers * hidden * tokens[1]
-    rows = []
-    for variant, runs in results.items():
-        process = statistics.median(r["process_seconds"] for r in runs)
-        loop = statistics.median(r["loop_seconds"] for r in runs)
-        rows.append({"variant": variant, "precision": runs[0]["precision"], "process_seconds": process,
-                     "loop_seconds": loop, "tokens_per_s": tokens[0] / loop,
-                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
-                     "mfu_fp32": flops / loop / 1e9 / ceiling["fp32"],
-                     "mfu_bf16": flops / loop / 1e9 / ceiling["bf16"] if "bf16" in ceiling else None,
-                     "accuracy": statistics.median(r["accuracy"] for r in runs),
-                     "accuracies": [round(r["accuracy"], 4) for r in runs], "seeds": [r["seed"] for r in runs],
-                     "process_all": [round(r["process_seconds"], 1) for r in runs],
-                     "loop_all": [round(r["loop_seconds"], 1) for r in runs]})
-    by = {r["variant"]: r for r in rows}
-    lines = ["| variant | precision | whole process (s): median (range) | x (1) | x (2) | training loop (s): median "
-             "(range) | x (1) | x (2) | real tokens/s (loop) | peak RSS (MiB) | MFU vs fp32 / bf16 ceiling | "
-             "accuracy: median (per seed) |", "|" + "---|" * 12]
-    for r in rows:
-        runs = results[r["variant"]]
-
-        def ratio(key: str, other: str, row: dict = r) -> str:
-            return f"{by[other][key] / row[key]:.2f}" if other in by else "-"
-
-        lines.append(
-            f"| {r['variant']} | {r['precision']} | {spread([x['process_seconds'] for x in runs])} | "
-            f"{ratio('process_seconds', 'trainer-default')} | {ratio('process_seconds', 'trainer-best')} | "
-            f"{spread([x['loop_seconds'] for x in runs])} | {ratio('loop_seconds', 'trainer-default')} | "
-            f"{ratio('loop_seconds', 'trainer-best')} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | "
-            f"{r['mfu_fp32']:.0%} / {'-' if r['mfu_bf16'] is None else format(r['mfu_bf16'], '.0%')} | "
-            f"{r['accuracy']:.4f} "
-            f"({', '.join(f'{a:.3f}' for a in r['accuracies'])}) |")
+    rows = [summary_row(variant, runs, flops, tokens[0], ceiling) for variant, runs in results.items()]
+    lines = speed_table(rows, results)
     steps = -(-args.train_samples // BATCH)
     report = "\n".join([
         "# Training speed: HF Trainer vs textfit",
@@ -408,6 +379,44 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
         f"--eval-samples {args.eval_samples}{name_flag(args)}",
     ])
     return report, rows
+
+
+def summary_row(variant: str, runs: list[dict], flops: float, real_tokens: int, ceiling: dict[str, float]) -> dict:
+    """A variant's medians over seeds, and each seed's figures beside them."""
+    loop = statistics.median(r["loop_seconds"] for r in runs)
+    return {"variant": variant, "precision": runs[0]["precision"],
+            "process_seconds": statistics.median(r["process_seconds"] for r in runs),
+            "loop_seconds": loop, "tokens_per_s": real_tokens / loop,
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+            "mfu_fp32": flops / loop / 1e9 / ceiling["fp32"],
+            "mfu_bf16": flops / loop / 1e9 / ceiling["bf16"] if "bf16" in ceiling else None,
+            "accuracy": statistics.median(r["accuracy"] for r in runs),
+            "accuracies": [round(r["accuracy"], 4) for r in runs], "seeds": [r["seed"] for r in runs],
+            "process_all": [round(r["process_seconds"], 1) for r in runs],
+            "loop_all": [round(r["loop_seconds"], 1) for r in runs]}
+
+
+def speed_table(rows: list[dict], results: dict[str, list[dict]]) -> list[str]:
+    """The markdown table: each variant's times against the Trainer's defaults (1) and its best settings (2)."""
+    by = {r["variant"]: r for r in rows}
+    lines = ["| variant | precision | whole process (s): median (range) | x (1) | x (2) | training loop (s): median "
+             "(range) | x (1) | x (2) | real tokens/s (loop) | peak RSS (MiB) | MFU vs fp32 / bf16 ceiling | "
+             "accuracy: median (per seed) |", "|" + "---|" * 12]
+    for r in rows:
+        runs = results[r["variant"]]
+
+        def ratio(key: str, other: str, row: dict = r) -> str:
+            return f"{by[other][key] / row[key]:.2f}" if other in by else "-"
+
+        lines.append(
+            f"| {r['variant']} | {r['precision']} | {spread([x['process_seconds'] for x in runs])} | "
+            f"{ratio('process_seconds', 'trainer-default')} | {ratio('process_seconds', 'trainer-best')} | "
+            f"{spread([x['loop_seconds'] for x in runs])} | {ratio('loop_seconds', 'trainer-default')} | "
+            f"{ratio('loop_seconds', 'trainer-best')} | {r['tokens_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+            f"{r['mfu_fp32']:.0%} / {'-' if r['mfu_bf16'] is None else format(r['mfu_bf16'], '.0%')} | "
+            f"{r['accuracy']:.4f} "
+            f"({', '.join(f'{a:.3f}' for a in r['accuracies'])}) |")
+    return lines
 
 
 def name_flag(args: argparse.Namespace) -> str:

@@ -17,7 +17,9 @@ Each segment is one `textfit train --recipe NAME` process (with `--resume` when 
 `/usr/bin/time -v`, so its peak RSS is measured by the kernel's accounting, not by the run itself; a sampler
 logs the RSS as it grows too, for segments killed before /usr/bin/time can report. The log,
 OUTPUT_DIR.log.jsonl beside the output folder, records every start, end (exit code, peak RSS, the step reached)
-and pause, so the results can say how many interruptions the run took and how long it computed in all.
+and pause, so the results can say how many interruptions the run took and how long it computed in all. What
+each segment prints goes to OUTPUT_DIR.segment-K.out as well: the steps between the last checkpoint and a kill are
+computed twice, and the report compares what the two segments logged for them (the resume, checked at full scale).
 Start it from a separate clone, so that pulls cannot change its code mid-run. Its checkpoints live in that clone,
 not in git: a session on a new machine finds neither, and the run starts over (as it did on 2026-11-30, at step
 4,800 of 7,815), so keep each epoch's report committed as it lands.
@@ -78,18 +80,50 @@ def run(recipe: str, flags: list[str]) -> int:
     timing = out.with_suffix(".time.txt")
     timing.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(RUN_REPO)}
-    process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=RUN_REPO, env=env)
+    segment = 1 + sum(e["event"] == "start" for e in events(recipe))
+    process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=RUN_REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RUN_REPO, capture_output=True,
                             text=True).stdout.strip()
     append(recipe, {"event": "start", "resume": resume, "from_step": checkpoint_step(out), "pid": process.pid,
                     "command": " ".join(cmd), "flags": flags, "commit": commit, "machine": machine()})
     threading.Thread(target=watch_memory, args=(recipe, process), daemon=True).start()
+    with segment_output(recipe, segment).open("a") as kept:
+        for line in process.stdout:  # shown, and kept: a kill can come at any line
+            sys.stdout.write(line)
+            kept.write(line)
+            kept.flush()
     code = process.wait()
     text = timing.read_text() if timing.is_file() else ""
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     append(recipe, {"event": "end", "exit_code": code, "step": checkpoint_step(out), "finished": finished(recipe),
                     "peak_rss_mb": round(int(peak.group(1)) / 1024) if peak else None})
     return code
+
+
+def segment_output(recipe: str, segment: int) -> Path:
+    """What segment K printed (kept from segment 3 of the full-IMDB run on; its first two printed to a terminal)."""
+    return output_dir(recipe).with_suffix(f".segment-{segment}.out")
+
+
+LOGGED = (re.compile(r"^step (\d+): train loss (\S+),"),  # the training loss over the last logging window
+          re.compile(r"^eval @ step (\d+) .*? loss (\S+) +accuracy (\S+)"))
+
+
+def redone_steps(recipe: str) -> dict:
+    """Steps that two segments both logged: those after the last checkpoint before a kill, computed again after
+    the resume. An exact resume logs the same values for them; each differing step is listed."""
+    logged: dict[tuple[str, int], list[tuple[str, ...]]] = {}
+    for k in range(1, 1 + sum(e["event"] == "start" for e in events(recipe))):
+        path = segment_output(recipe, k)
+        for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
+            for kind, pattern in zip(("train", "eval"), LOGGED, strict=True):
+                if match := pattern.match(line.strip()):
+                    logged.setdefault((kind, int(match.group(1))), []).append(match.groups()[1:])
+    twice = {key: values for key, values in logged.items() if len(values) > 1}
+    differ = sorted(f"{kind} @ {step}" for (kind, step), values in twice.items() if len(set(values)) > 1)
+    return {"logged_twice": len(twice), "differ": differ, "steps": sorted({step for _, step in twice}),
+            "values": {f"{kind} @ {step}": values for (kind, step), values in sorted(twice.items())}}
 
 
 def watch_memory(recipe: str, process: subprocess.Popen, every: float = 20.0) -> None:
@@ -144,7 +178,7 @@ def summary(recipe: str) -> dict:
             "seconds_computing": round(sum(c for c, _ in segments)),
             "seconds_paused": round(sum(p for _, p in segments)), "peak_rss_mb": max(peaks, default=None),
             "checkpoint_step": checkpoint_step(output_dir(recipe)), "finished": finished(recipe),
-            "flags": log[starts[-1]].get("flags", []) if starts else []}
+            "flags": log[starts[-1]].get("flags", []) if starts else [], "redone": redone_steps(recipe)}
 
 
 def segment_seconds(log: list[dict], running: bool) -> tuple[float, float]:
@@ -233,10 +267,23 @@ def report_text(recipe: str, data: dict, name: str) -> str:
               f"{', '.join(facts['commits'])}; CPU of each segment: {cpus(facts)}. A segment ends with its "
               "session; a kill loses the steps after the last checkpoint (at most save_steps, or an epoch before "
               "save_steps existed), which the next segment redoes. The history's training seconds include pauses "
-              "that fell inside a step."]
+              "that fell inside a step.", "", redone_sentence(facts.get("redone"))]
     if facts["finished"]:
         lines += ["", as_one_run(rows, facts)]
     return "\n".join(lines) + "\n"
+
+
+def redone_sentence(redone: dict | None) -> str:
+    """The resume at full scale: what two segments both logged for the steps that a kill made them compute twice."""
+    if not redone or not redone["logged_twice"]:
+        return ("Steps computed twice (after a kill, from the last checkpoint) and logged by both segments: none "
+                "yet; each segment's output is kept as OUTPUT_DIR.segment-K.out from segment 3 on.")
+    same = redone["logged_twice"] - len(redone["differ"])
+    steps = ", ".join(f"{s:,}" for s in redone["steps"])
+    return (f"Steps computed twice, before a kill and again after the resume, and logged by both segments (steps "
+            f"{steps}): {same} of {redone['logged_twice']} logged values are the same to the printed digits"
+            + (f"; differing: {', '.join(redone['differ'])}." if redone["differ"] else ", as one run would log them.")
+            + " Each segment's output is OUTPUT_DIR.segment-K.out in the run's clone; the values are in the JSON.")
 
 
 def kept_sentence(best: dict) -> str:

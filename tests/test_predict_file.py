@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -23,39 +18,6 @@ def write_big_input(sst2_sample, path, copies: int) -> int:
     return copies * len(texts)
 
 
-def test_killed_prediction_continues_where_it_stopped(trained, sst2_sample, tmp_path):
-    source = tmp_path / "big.jsonl"
-    rows = write_big_input(sst2_sample, source, copies=20)  # 6,000 texts, 6 chunks
-    out = tmp_path / "preds.jsonl"
-    partial = tmp_path / "preds.jsonl.partial"
-    process = subprocess.Popen([sys.executable, "-m", "textfit", "predict", str(trained), "--input", str(source),
-                                "--output", str(out), "--backend", "torch"],
-                               env=os.environ | {"HF_HUB_OFFLINE": "1"}, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and (not partial.is_file() or partial.read_bytes().count(b"\n") < 2048):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done_before = partial.read_bytes().count(b"\n")
-    assert 2048 <= done_before < rows, "the kill should land midway"
-    assert not out.exists()  # never half a file under the final name
-    with partial.open("a") as handle:
-        handle.write('{"label": "posi')  # a line torn by the kill
-
-    result = textfit("predict", trained, "--input", source, "--output", out, "--backend", "torch")
-    assert result.returncode == 0, result.stderr
-    whole_chunks = done_before - done_before % 1024  # a chunk whose write the kill tore is predicted again
-    assert f"continuing {partial}: {whole_chunks:,} rows already predicted" in result.stderr
-    assert not partial.exists()
-    resumed = out.read_text().splitlines()
-    assert len(resumed) == rows
-
-    fresh = tmp_path / "fresh.jsonl"
-    assert textfit("predict", trained, "--input", source, "--output", fresh, "--backend", "torch").returncode == 0
-    expected = fresh.read_text().splitlines()
-    assert [json.loads(line)["label"] for line in resumed] == [json.loads(line)["label"] for line in expected]
-
-
 def test_partial_of_another_input_is_not_reused(trained, sst2_sample, tmp_path):
     source = tmp_path / "in.jsonl"
     write_big_input(sst2_sample, source, copies=1)
@@ -68,9 +30,10 @@ def test_partial_of_another_input_is_not_reused(trained, sst2_sample, tmp_path):
     assert len(out.read_text().splitlines()) == 301  # header + 300
 
 
-def test_a_write_torn_mid_chunk_resumes_to_the_same_bytes(trained, sst2_sample, tmp_path, monkeypatch):
+def test_a_write_torn_mid_chunk_resumes_to_the_same_bytes(trained, sst2_sample, tmp_path, monkeypatch, capsys):
     """A kill can land inside a chunk's write. The rows after it must then be predicted in the same chunks as
-    an uninterrupted run, or their scores differ in the last digits (other batches, other padding)."""
+    an uninterrupted run, or their scores differ in the last digits (other batches, other padding). Real kills of
+    a real process, again and again: tests/training/test_kills.py."""
     from textfit.predict import load
     from textfit.predict_file import predict_file
 
@@ -92,9 +55,13 @@ def test_a_write_torn_mid_chunk_resumes_to_the_same_bytes(trained, sst2_sample, 
     with pytest.raises(KeyboardInterrupt):
         predict_file(clf, source, out, "text", chunk_size=64, progress=False)
     monkeypatch.setattr(clf, "predict", real_predict)
+    assert not out.exists()  # never half a file under the final name
     partial = out.with_name(out.name + ".partial")
     torn = b"".join(partial.read_bytes().splitlines(keepends=True)[:100])  # 1 chunk and 36 rows of the next
     partial.write_bytes(torn + b'{"label": "neg')
 
+    capsys.readouterr()
     assert predict_file(clf, source, out, "text", chunk_size=64, progress=False) == rows
+    assert f"continuing {partial}: 64 rows already predicted" in capsys.readouterr().err  # the whole chunk
     assert out.read_bytes() == reference.read_bytes()
+    assert not partial.exists() and not partial.with_name(partial.name + ".json").exists()

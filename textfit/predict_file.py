@@ -111,7 +111,7 @@ def _rows_done(partial: Path, marker: Path, identity: dict, as_csv: bool, chunk_
         return 0
     try:
         if json.loads(marker.read_text()) != identity:
-            print(f"{partial}: written for another input or model; starting over", file=sys.stderr)
+            print(f"{partial}: written for another input, model or chunk size; starting over", file=sys.stderr)
             return 0
     except json.JSONDecodeError:
         return 0

@@ -65,3 +65,18 @@ def test_a_write_torn_mid_chunk_resumes_to_the_same_bytes(trained, sst2_sample, 
     assert f"continuing {partial}: 64 rows already predicted" in capsys.readouterr().err  # the whole chunk
     assert out.read_bytes() == reference.read_bytes()
     assert not partial.exists() and not partial.with_name(partial.name + ".json").exists()
+
+
+def test_only_whole_chunks_are_kept_of_a_partial_file(tmp_path):
+    from textfit.predict_file import _rows_done
+
+    marker, identity = tmp_path / "out.partial.json", {"input": "in.jsonl"}
+    marker.write_text(json.dumps(identity))
+    partial = tmp_path / "out.partial"
+    header, rows = "label,score_a\n", [f"a,0.{i:03d}\n" for i in range(130)]
+    partial.write_text(header + "".join(rows) + "a,0.9")  # 2 chunks of 64, 2 rows more and a torn one
+    assert _rows_done(partial, marker, identity, as_csv=True, chunk_size=64) == 128
+    assert partial.read_text() == header + "".join(rows[:128])
+    partial.write_text("".join('{"label": "a"}\n' for _ in range(63)))
+    assert _rows_done(partial, marker, identity, as_csv=False, chunk_size=64) == 0
+    assert partial.read_text() == ""

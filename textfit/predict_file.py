@@ -115,13 +115,17 @@ def _rows_done(partial: Path, marker: Path, identity: dict, as_csv: bool, chunk_
             return 0
     except json.JSONDecodeError:
         return 0
-    with open(partial, "rb+") as handle:
-        lines = handle.read().splitlines(keepends=True)
-        header = int(as_csv)
-        rows = sum(line.endswith(b"\n") for line in lines[header:])
-        rows -= rows % chunk_size
-        handle.truncate(sum(len(line) for line in lines[:header + rows]))
-    return rows
+    rows = kept = offset = 0
+    with open(partial, "rb+") as handle:  # line by line: a partial file can be larger than memory
+        for number, line in enumerate(handle):
+            if not line.endswith(b"\n"):  # the line the kill tore
+                break
+            offset += len(line)
+            rows += number >= as_csv  # a CSV's first line is its header
+            if rows % chunk_size == 0:
+                kept = offset
+        handle.truncate(kept)
+    return rows - rows % chunk_size
 
 
 def _count_lines(path: Path) -> int | None:

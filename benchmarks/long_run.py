@@ -80,7 +80,7 @@ def run(recipe: str, flags: list[str]) -> int:
     timing = out.with_suffix(".time.txt")
     timing.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(RUN_REPO)}
-    segment = 1 + sum(e["event"] == "start" for e in events(recipe))
+    segment = 1 + segments_started(recipe)
     process = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(timing), *cmd], cwd=RUN_REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RUN_REPO, capture_output=True,
@@ -101,6 +101,10 @@ def run(recipe: str, flags: list[str]) -> int:
     return code
 
 
+def segments_started(recipe: str) -> int:
+    return sum(e["event"] == "start" for e in events(recipe))
+
+
 def segment_output(recipe: str, segment: int) -> Path:
     """What segment K printed (kept from segment 3 of the full-IMDB run on; its first two printed to a terminal)."""
     return output_dir(recipe).with_suffix(f".segment-{segment}.out")
@@ -114,7 +118,7 @@ def redone_steps(recipe: str) -> dict:
     """Steps that two segments both logged: those after the last checkpoint before a kill, computed again after
     the resume. An exact resume logs the same values for them; each differing step is listed."""
     logged: dict[tuple[str, int], list[tuple[str, ...]]] = {}
-    for k in range(1, 1 + sum(e["event"] == "start" for e in events(recipe))):
+    for k in range(1, 1 + segments_started(recipe)):
         path = segment_output(recipe, k)
         for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
             for kind, pattern in zip(("train", "eval"), LOGGED, strict=True):

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
@@ -96,8 +98,8 @@ def main() -> int:
         lines.append(f"| {r['what']} | {r['metric']}{better} | {r['baseline']:.4f} | {r['seconds']:.1f} | {ours} | "
                      f"{diff} |")
     lines += ["", f"Anchor: {ANCHOR}.", "", "Command: python benchmarks/baseline.py"]
-    (RESULTS / "baseline.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "baseline.json").write_text(json.dumps(rows, indent=1) + "\n")
+    atomic_write_text(RESULTS / "baseline.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "baseline.json", json.dumps(rows, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 DATA = REPO.parent / "shared" / "data"
@@ -214,9 +216,9 @@ def main() -> None:
                                **(planned(out) if method == "plan" else {})}
                         print(json.dumps(row), flush=True)
                         results.append(row)
-                        store.write_text(json.dumps(results, indent=1))
-    store.write_text(json.dumps(results, indent=1))
-    (RESULTS / "budget.md").write_text(report(results))
+                        atomic_write_text(store, json.dumps(results, indent=1))
+    atomic_write_text(store, json.dumps(results, indent=1))
+    atomic_write_text(RESULTS / "budget.md", report(results))
 
 
 def report(results: list[dict]) -> str:

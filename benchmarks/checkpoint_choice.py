@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
@@ -54,8 +56,8 @@ def prepare(key: str, seed: int, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, part in (("train", rows[:n_train]), ("selection", rows[n_train:n_train + n_select]),
                         ("test", test[:n_test])):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
-    (folder / "labels.json").write_text((DATA / name / "labels.json").read_text())
+        atomic_write_text(folder / f"{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+    atomic_write_text(folder / "labels.json", (DATA / name / "labels.json").read_text())
     return folder
 
 
@@ -170,18 +172,18 @@ def main() -> int:
         missing = [f"{key} seed {seed}" for key, seed in wanted if (key, seed) not in saved]
         text = report(runs, args) + (f"\n\nPartial: {len(runs)} of {len(wanted)} runs; not run yet: "
                                      f"{', '.join(missing)}." if missing else "")
-        (RESULTS / "checkpoint_choice.md").write_text(text + "\n")
+        atomic_write_text(RESULTS / "checkpoint_choice.md", text + "\n")
         print(text)
         return 0
     for key, seed in wanted:
         result = saved.get((key, seed)) or run_one(key, seed, Path(args.workdir))  # finished runs are kept
         runs.append(result)
         saved[(key, seed)] = result
-        store.write_text(json.dumps(list(saved.values()), indent=1))
+        atomic_write_text(store, json.dumps(list(saved.values()), indent=1))
         print(f"{key} seed {seed}: " + ", ".join(f"{rule} {c['test_accuracy']:.4f} (step {c['step']})"
                                                  for rule, c in result["chosen"].items()), flush=True)
     text = report(runs, args)
-    (RESULTS / "checkpoint_choice.md").write_text(text + "\n")
+    atomic_write_text(RESULTS / "checkpoint_choice.md", text + "\n")
     print(text)
     return 0
 

@@ -43,6 +43,8 @@ from typing import Any
 import yaml
 from train_speed import machine
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 WORK = REPO / "outputs" / "bench-distill"
@@ -91,7 +93,7 @@ def unlabelled_file(name: str, teacher_dir: Path) -> Path:
     everything = load_data(dataclasses.replace(config, max_train_samples=None)).train
     rest = [ex.text for ex in everything if ex.where not in used]
     random.Random(0).shuffle(rest)
-    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in rest[:SETUPS[name]["unlabelled"]]))
+    atomic_write_text(path, "".join(json.dumps({"text": t}) + "\n" for t in rest[:SETUPS[name]["unlabelled"]]))
     return path
 
 
@@ -268,8 +270,8 @@ def main() -> None:
         export = [sys.executable, "-m", "textfit", "export", str(student), "--quantize", "int8"]
         subprocess.run(export, check=True, cwd=REPO, env=os.environ | {"HF_HUB_OFFLINE": "1"})
         results["imdb"][pipeline_key(extra)] = pipeline_versus_int8(WORK / "imdb" / "teacher", student)
-        store.write_text(json.dumps(results, indent=1))
-        table.write_text(report(results, args.results_name))
+        atomic_write_text(store, json.dumps(results, indent=1))
+        atomic_write_text(table, report(results, args.results_name))
         print(report(results, args.results_name))
         return
     for name in [args.only] if args.only else list(SETUPS):
@@ -281,12 +283,12 @@ def main() -> None:
             for seed in args.seeds:
                 entry["runs"].setdefault(run_key(layers, seed, extra), {}).update(  # other kinds' rows stay
                     student_runs(name, teacher_dir, layers, seed, unlabelled, extra, tuple(args.kinds)))
-                store.write_text(json.dumps(results, indent=1))
+                atomic_write_text(store, json.dumps(results, indent=1))
         if name == "imdb":
             student = pipeline_student(entry, min(args.layers), extra)
             entry[pipeline_key(extra)] = pipeline_versus_int8(teacher_dir, student)
-        store.write_text(json.dumps(results, indent=1))
-    table.write_text(report(results, args.results_name))
+        atomic_write_text(store, json.dumps(results, indent=1))
+    atomic_write_text(table, report(results, args.results_name))
     print(report(results, args.results_name))
 
 

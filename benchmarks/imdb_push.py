@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
@@ -126,10 +128,7 @@ def load_saved() -> list[dict]:
 
 
 def save(rows: list[dict]) -> None:
-    SAVED.parent.mkdir(parents=True, exist_ok=True)
-    tmp = SAVED.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    tmp.replace(SAVED)
+    atomic_write_text(SAVED, json.dumps(rows, indent=1) + "\n")
 
 
 def run_seed(seed: int, rows: list[dict], workdir: Path, texts: list[str], labels: list[int]) -> None:
@@ -244,7 +243,7 @@ def main() -> int:
             run_seed(seed, rows, Path(args.workdir), texts, labels)
     text = report(rows)
     print(text)
-    (RESULTS / "imdb_push.md").write_text(text)
+    atomic_write_text(RESULTS / "imdb_push.md", text)
     return 0
 
 

@@ -42,6 +42,8 @@ from pathlib import Path
 import psutil
 import yaml
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RUN_REPO = REPO  # the checkout the run lives in (--repo: a separate clone, so pulls cannot change its code)
 
@@ -222,8 +224,8 @@ def report(recipe: str, name: str, flags: list[str]) -> int:
             "examples": metrics["num_examples"], "metrics": metrics if done else None,
             "card": (out / "README.md").read_text() if done else None}
     text = report_text(recipe, data, name)
-    (results / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (results / f"{name}.md").write_text(text)
+    atomic_write_text(results / f"{name}.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(results / f"{name}.md", text)
     print(text)
     return 0
 

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "tweet_sentiment_multilingual"
 RESULTS = REPO / "benchmarks" / "results"
@@ -98,8 +100,8 @@ def main() -> int:
     table = "\n".join(lines) + "\n"
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "multilingual.md").write_text(table)
-    (RESULTS / "multilingual.json").write_text(json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(RESULTS / "multilingual.md", table)
+    atomic_write_text(RESULTS / "multilingual.json", json.dumps(rows, indent=2) + "\n")
     return 0
 
 

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -102,8 +104,8 @@ def write(args: argparse.Namespace, rows: list[dict]) -> None:
                      f"{r['fused_texts_per_s']:,.1f} | {r['speedup']:.2f}x | {r['labels_changed']} |")
     lines += ["", "onnxruntime fuses the traced graph itself when it loads it (ORT_ENABLE_ALL), so fusing beforehand "
               "is kept as an option (`textfit export --fuse`), not the default, until a CPU where it pays shows up."]
-    RESULTS.joinpath("onnx_fusion.md").write_text("\n".join(lines) + "\n")
-    RESULTS.joinpath("onnx_fusion.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
+    atomic_write_text(RESULTS / "onnx_fusion.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "onnx_fusion.json", json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
     print("\n".join(lines))
 
 

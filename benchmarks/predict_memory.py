@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 sys.path.insert(0, str(Path(__file__).parent))
 from predict_speed import DATA, REPO, RESULTS, ensure_model
 from train_speed import machine
@@ -113,7 +115,7 @@ def main() -> None:
     ]) + "\n"
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "predict_memory.md").write_text(table)
+    atomic_write_text(RESULTS / "predict_memory.md", table)
     source.unlink()
 
 

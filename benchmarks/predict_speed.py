@@ -35,6 +35,8 @@ from pathlib import Path
 
 from train_speed import machine  # the CPU, its bf16 kind, torch and threads
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
@@ -269,8 +271,9 @@ def write_tables(args: argparse.Namespace, lines: list[str], summary: list[dict]
     print()
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.results_name}.md").write_text(table)
-    (RESULTS / f"{args.results_name}.json").write_text(json.dumps({"batch": summary, "service": load}, indent=2) + "\n")
+    atomic_write_text(RESULTS / f"{args.results_name}.md", table)
+    atomic_write_text(RESULTS / f"{args.results_name}.json",
+                      json.dumps({"batch": summary, "service": load}, indent=2) + "\n")
 
 
 def versions() -> str:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
@@ -129,7 +131,7 @@ def main() -> None:
         lines += ["", f"Operator shares, {name} (onnxruntime profiler):", "", "| operator | share |", "|---|---|"]
         lines += [f"| {op} | {share:.1%} |" for op, share in shares[name]]
     text = "\n".join(lines) + "\n"
-    (RESULTS / "profile_onnx.md").write_text(text)
+    atomic_write_text(RESULTS / "profile_onnx.md", text)
     print(text)
 
 

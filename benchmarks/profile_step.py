@@ -27,6 +27,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 AB_BLOCKS, AB_STEPS = 6, 5  # the A/Bs: alternating blocks of this many steps
@@ -256,7 +258,7 @@ def main() -> int:
     text = report(args, phases, kinds, tokens, args.steps, comparisons)
     output = Path(args.output)
     previous = output.read_text() if output.is_file() else "# Where a training step's time goes\n\n"
-    output.write_text(previous + text + "\n")
+    atomic_write_text(output, previous + text + "\n")
     print(text)
     return 0
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
@@ -223,12 +225,12 @@ def main() -> int:
         print(f"--- {name}: {ROWS[name]['scale']}", flush=True)
         rows[name] = run_row(name, ROWS[name], workdir)
         ordered = [rows[n] for n in ROWS if n in rows]
-        saved.write_text(json.dumps(ordered, indent=2) + "\n")  # each finished row is kept at once
-        (RESULTS / "quality.md").write_text(table(ordered))
+        atomic_write_text(saved, json.dumps(ordered, indent=2) + "\n")  # each finished row is kept at once
+        atomic_write_text(RESULTS / "quality.md", table(ordered))
     ordered = [rows[n] for n in ROWS if n in rows]
     if not args.only and not ordered:
         return 0
-    (RESULTS / "quality.md").write_text(table(ordered))  # also rewrites the table of saved rows (--only none)
+    atomic_write_text(RESULTS / "quality.md", table(ordered))  # also rewrites the table of saved rows (--only none)
     print(table(ordered))
     return 0
 

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -168,8 +170,8 @@ def main() -> int:
                       f"cases: {'passed' if c['passed'] else 'FAILED'}.", "", "```", c["summary"], "```"]
     lines += ["", f"Command: python benchmarks/serve_soak.py --clients {args.clients} --seconds {args.seconds:g}"]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve_soak.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "serve_soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(RESULTS / "serve_soak.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "serve_soak.json", json.dumps(result, indent=1) + "\n")
     print("\n".join(lines))
     return 0 if result["server_errors"] == 0 and result["alive_after"] else 1
 

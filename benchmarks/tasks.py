@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
@@ -168,8 +170,8 @@ def main() -> int:
     for name in args.only or [*ROWS, "tune-sst2"]:
         print(f"--- {name}", flush=True)
         rows[name] = run_tune(workdir) if name == "tune-sst2" else run_task(name, ROWS[name], workdir)
-        saved.write_text(json.dumps(rows, indent=2) + "\n")
-        (RESULTS / "tasks.md").write_text(report(rows))
+        atomic_write_text(saved, json.dumps(rows, indent=2) + "\n")
+        atomic_write_text(RESULTS / "tasks.md", report(rows))
     print(report(rows))
     return 0
 

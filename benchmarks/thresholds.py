@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "go_emotions"
 RESULTS = REPO / "benchmarks" / "results"
@@ -74,8 +76,8 @@ def main() -> int:
     lines += [f"| {r['rule']} | {r['f1_micro']:.4f} | {r['f1_macro']:.4f} | {r['labels_at_f1_0']} | "
               f"{r['own_thresholds']} |" for r in rows]
     lines += ["", "Command: python benchmarks/tasks.py --only goemotions && python benchmarks/thresholds.py"]
-    (RESULTS / "thresholds.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "thresholds.json").write_text(json.dumps({"global": cut, "rows": rows}, indent=1) + "\n")
+    atomic_write_text(RESULTS / "thresholds.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "thresholds.json", json.dumps({"global": cut, "rows": rows}, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
@@ -96,8 +98,8 @@ def prepare_data(folder: Path, n_train: int, n_eval: int) -> Path:
                 rows.append(line)
                 if len(rows) == n:
                     break
-        (folder / f"{split}.jsonl").write_text("".join(rows))
-    (folder / "labels.json").write_text('["neg", "pos"]')
+        atomic_write_text(folder / f"{split}.jsonl", "".join(rows))
+    atomic_write_text(folder / "labels.json", '["neg", "pos"]')
     return folder
 
 
@@ -576,13 +578,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_to_accuracy:
         report, summary = time_to_accuracy_report(args, results)
         name = args.results_name or "time_to_accuracy"
-        (out / f"{name}.md").write_text(report + "\n")
-        (out / f"{name}.json").write_text(json.dumps({"summary": summary, "raw": results}, indent=1))
+        atomic_write_text(out / f"{name}.md", report + "\n")
+        atomic_write_text(out / f"{name}.json", json.dumps({"summary": summary, "raw": results}, indent=1))
     else:
         report, rows = speed_report(args, results, ceiling, model_flop_terms(model), real_token_stats(model, data))
         name = args.results_name or "train_speed"
-        (out / f"{name}.md").write_text(report + "\n")
-        (out / f"{name}.json").write_text(json.dumps({"rows": rows, "raw": results, "ceiling": ceiling},
+        atomic_write_text(out / f"{name}.md", report + "\n")
+        atomic_write_text(out / f"{name}.json", json.dumps({"rows": rows, "raw": results, "ceiling": ceiling},
                                                          indent=1))
     print()
     print(report)

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from textfit.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
@@ -71,7 +73,7 @@ def main() -> int:
     table = "\n".join(lines) + "\n"
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "truncation.md").write_text(table)
+    atomic_write_text(RESULTS / "truncation.md", table)
     return 0
 
 

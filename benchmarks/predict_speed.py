@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from train_speed import machine  # the CPU, its bf16 kind, torch and threads
@@ -99,6 +100,7 @@ def time_variant(variant: str, model_dir: Path, texts: list[str]) -> tuple[float
 
 
 def load_run(model_dir: Path, texts: list[str], levels: list[int], seconds: float, max_requests: int) -> list[dict]:
+    """`textfit serve` on a free loopback port, then one bounded load level per number of concurrent clients."""
     import httpx
 
     with socket.socket() as sock:
@@ -116,37 +118,40 @@ def load_run(model_dir: Path, texts: list[str], levels: list[int], seconds: floa
             except httpx.TransportError:
                 time.sleep(0.2)
         backend = httpx.get(f"{url}/metadata").json()["backend"]
-
-        async def level(clients: int) -> dict:
-            latencies: list[float] = []
-            stop = time.perf_counter() + seconds
-            counter = iter(range(max_requests))
-
-            async def client(http: httpx.AsyncClient, offset: int) -> None:
-                for i in counter:
-                    if time.perf_counter() > stop:
-                        return
-                    start = time.perf_counter()
-                    response = await http.post("/predict", json={"texts": [texts[(offset + i) % len(texts)]]})
-                    response.raise_for_status()
-                    latencies.append(time.perf_counter() - start)
-
-            limits = httpx.Limits(max_connections=clients)
-            async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-                await http.post("/predict", json={"texts": texts[:1]})
-                began = time.perf_counter()
-                await asyncio.gather(*(client(http, c) for c in range(clients)))
-                elapsed = time.perf_counter() - began
-            latencies.sort()
-            return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
-                    "p50_ms": 1000 * latencies[len(latencies) // 2],
-                    "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-                    "backend": backend}
-
-        return [asyncio.run(level(clients)) for clients in levels]
+        return [asyncio.run(load_level(url, texts, clients, seconds, max_requests)) | {"backend": backend}
+                for clients in levels]
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def load_level(url: str, texts: list[str], clients: int, seconds: float, max_requests: int) -> dict:
+    """`clients` concurrent clients post single texts until `seconds` pass or `max_requests` are sent."""
+    import httpx
+
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    counter = iter(range(max_requests))
+
+    async def client(http: httpx.AsyncClient, offset: int) -> None:
+        for i in counter:
+            if time.perf_counter() > stop:
+                return
+            start = time.perf_counter()
+            response = await http.post("/predict", json={"texts": [texts[(offset + i) % len(texts)]]})
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        await http.post("/predict", json={"texts": texts[:1]})
+        began = time.perf_counter()
+        await asyncio.gather(*(client(http, c) for c in range(clients)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
 def run_one(args: argparse.Namespace) -> None:
@@ -164,7 +169,20 @@ def backends_here() -> tuple[str, ...]:
     return BACKENDS if cpu_has_fast_bf16() else tuple(b for b in BACKENDS if b != "torch-bf16")
 
 
-def main() -> None:
+DATASETS = {"IMDB test reviews": "imdb:test", "SST-2 validation sentences": "sst2:validation"}
+
+
+@dataclass
+class Timings:
+    """What the batch runs measured: seconds per (dataset, variant) over the repetitions, the texts actually
+    timed per dataset (SST-2 validation has 872, not --texts), and each variant's labels."""
+
+    seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    labels: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default=str(REPO / "outputs" / "bench-predict"))
     parser.add_argument("--texts", type=int, default=2000)
@@ -177,36 +195,74 @@ def main() -> None:
                         help="results/NAME.md and .json: another CPU kind's table beside the first one")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.run_one:
         return run_one(args)
-
     model_dir = Path(args.model_dir)
     ensure_model(model_dir)
     if args.service_only:
         return service_only(args, model_dir)
-    datasets = {"IMDB test reviews": "imdb:test", "SST-2 validation sentences": "sst2:validation"}
     variants = ("pipeline", "pipeline-sorted", *backends_here())
-    times: dict[tuple[str, str], list[float]] = {}
-    counts: dict[str, int] = {}  # texts actually timed per dataset (SST-2 validation has 872, not --texts)
-    labels: dict[tuple[str, str], list[str]] = {}
+    timings = time_all(args, model_dir, variants)
+    lines, summary = batch_table(args, model_dir, variants, timings)
+    write_tables(args, lines, summary, load_run(model_dir, sample("sst2", "validation", 872)[0], [1, 8, 32],
+                                               args.load_seconds, args.load_requests))
+
+
+def time_all(args: argparse.Namespace, model_dir: Path, variants: tuple[str, ...]) -> Timings:
+    """Every variant on every dataset, each in a fresh process, the order reversed every other repetition."""
+    timings = Timings()
     for rep in range(args.repeats):
-        for name, dataset in datasets.items():
-            order = variants if rep % 2 == 0 else variants[::-1]
-            for variant in order:
+        for name, dataset in DATASETS.items():
+            for variant in variants if rep % 2 == 0 else variants[::-1]:
                 out = subprocess.run([sys.executable, __file__, "--run-one", variant, "--dataset", dataset,
                                       "--texts", str(args.texts), "--model-dir", str(model_dir)],
                                      capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
                 if out.returncode:
                     sys.exit(f"{variant} on {name} failed:\n{out.stderr[-3000:]}")
                 result = json.loads(out.stdout.strip().splitlines()[-1])
-                times.setdefault((name, variant), []).append(result["seconds"])
-                counts[name] = result["texts"]
-                labels[(name, variant)] = result["labels"]
+                timings.seconds.setdefault((name, variant), []).append(result["seconds"])
+                timings.counts[name] = result["texts"]
+                timings.labels[(name, variant)] = result["labels"]
                 print(f"  rep {rep + 1} {name:<27} {variant:<17} {result['texts'] / result['seconds']:8.1f} texts/s",
                       flush=True)
+    return timings
 
-    lines = [
+
+def batch_table(args: argparse.Namespace, model_dir: Path, variants: tuple[str, ...],
+                timings: Timings) -> tuple[list[str], list[dict]]:
+    """The batch table's lines, and its rows for the JSON; throughput divides by the texts actually timed."""
+    lines = batch_header(args, variants, timings.counts)
+    summary = []
+    model_labels = json.loads((model_dir / "config.json").read_text())["id2label"]
+    for name, dataset in DATASETS.items():
+        _, gold = sample(*dataset.split(":"), args.texts)
+        # the model says neg/pos (IMDB's names), SST-2 says negative/positive: matched by position
+        names = json.loads((DATA / dataset.split(":")[0] / "labels.json").read_text())
+        gold = [model_labels[str(names.index(label))] for label in gold]
+        reference = timings.labels[(name, "torch-fp32")]
+        count = timings.counts[name]
+        base = count / statistics.median(timings.seconds[(name, "pipeline")])
+        best = count / statistics.median(timings.seconds[(name, "pipeline-sorted")])  # the peer at its best
+        for variant in variants:
+            rate = count / statistics.median(timings.seconds[(name, variant)])
+            got = timings.labels[(name, variant)]
+            same = sum(a == b for a, b in zip(got, reference, strict=True)) / len(got)
+            accuracy = sum(a == b for a, b in zip(got, gold, strict=True)) / len(got)
+            lines.append(f"| {name} | {variant} | {rate:,.1f} | {rate / base:.2f} | {rate / best:.2f} | {same:.2%} | "
+                         f"{accuracy:.4f} |")
+            summary.append({"texts": name, "count": count, "variant": variant, "texts_per_s": rate,
+                            "x_pipeline": rate / base, "x_pipeline_sorted": rate / best,
+                            "same_labels": same, "accuracy": accuracy, "seconds": timings.seconds[(name, variant)]})
+    return lines, summary
+
+
+def batch_header(args: argparse.Namespace, variants: tuple[str, ...], counts: dict[str, int]) -> list[str]:
+    return [
         "# Prediction speed: transformers.pipeline vs textfit backends, and the HTTP service",
         "",
         f"Machine: {machine()}, {versions()}",
@@ -223,29 +279,6 @@ def main() -> None:
         "| texts | variant | texts/s | x pipeline | x pipeline, sorted | same labels as fp32 | accuracy |",
         "|---|---|---|---|---|---|---|",
     ]
-    summary = []
-    model_labels = json.loads((model_dir / "config.json").read_text())["id2label"]
-    for name, dataset in datasets.items():
-        _, gold = sample(*dataset.split(":"), args.texts)
-        # the model says neg/pos (IMDB's names), SST-2 says negative/positive: matched by position
-        names = json.loads((DATA / dataset.split(":")[0] / "labels.json").read_text())
-        gold = [model_labels[str(names.index(label))] for label in gold]
-        reference = labels[(name, "torch-fp32")]
-        base = counts[name] / statistics.median(times[(name, "pipeline")])
-        best = counts[name] / statistics.median(times[(name, "pipeline-sorted")])  # the peer at its best
-        for variant in variants:
-            rate = counts[name] / statistics.median(times[(name, variant)])
-            got = labels[(name, variant)]
-            same = sum(a == b for a, b in zip(got, reference, strict=True)) / len(got)
-            accuracy = sum(a == b for a, b in zip(got, gold, strict=True)) / len(got)
-            lines.append(f"| {name} | {variant} | {rate:,.1f} | {rate / base:.2f} | {rate / best:.2f} | {same:.2%} | "
-                         f"{accuracy:.4f} |")
-            summary.append({"texts": name, "count": counts[name], "variant": variant, "texts_per_s": rate,
-                            "x_pipeline": rate / base, "x_pipeline_sorted": rate / best,
-                            "same_labels": same, "accuracy": accuracy, "seconds": times[(name, variant)]})
-
-    write_tables(args, lines, summary, load_run(model_dir, sample("sst2", "validation", 872)[0], [1, 8, 32],
-                                               args.load_seconds, args.load_requests))
 
 
 def service_only(args: argparse.Namespace, model_dir: Path) -> None:

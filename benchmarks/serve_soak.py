@@ -116,18 +116,33 @@ def contract(url: str) -> dict:
             "summary": "\n".join(text.strip().splitlines()[-12:])}
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default=str(REPO / "outputs" / "bench-predict"))
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--no-contract", action="store_true", help="skip the schemathesis run")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     model_dir = Path(args.model_dir)
     ensure_model(model_dir)
-    texts = sample("sst2", "validation", 872)[0] + sample("imdb", "test", 872)[0]
+    result = run_service(args, model_dir)
+    text = report(args, result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "serve_soak.md", text)
+    atomic_write_text(RESULTS / "serve_soak.json", json.dumps(result, indent=1) + "\n")
+    print(text, end="")
+    return 0 if result["server_errors"] == 0 and result["alive_after"] else 1
 
+
+def run_service(args: argparse.Namespace, model_dir: Path) -> dict:
+    """The service started as the tests start it, warmed up, soaked, checked against its contract, then asked
+    whether it is still alive."""
+    texts = sample("sst2", "validation", 872)[0] + sample("imdb", "test", 872)[0]
     sys.path.insert(0, str(REPO))
     from tests.serve.conftest import start_service
 
@@ -143,12 +158,15 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result.update({"backend": backend, "cpu": machine()})
+    return result | {"backend": backend, "cpu": machine()}
+
+
+def report(args: argparse.Namespace, result: dict) -> str:
     lines = [
         "# `textfit serve` under sustained load",
         "",
-        f"Machine: {result['cpu']}. Backend: {backend} (what `serve` picks for the folder on this CPU). Model: "
-        "all-MiniLM-L6-v2 fine-tuned by `textfit train --recipe demo`, max_length 256.",
+        f"Machine: {result['cpu']}. Backend: {result['backend']} (what `serve` picks for the folder on this CPU). "
+        "Model: all-MiniLM-L6-v2 fine-tuned by `textfit train --recipe demo`, max_length 256.",
         f"Load: {args.clients} concurrent clients on loopback for {result['seconds']:.0f} s, back to back; batches "
         "of 1-8 texts (3 requests in 4) or 9-64 texts, drawn from 872 SST-2 sentences and 872 IMDB reviews.",
         "",
@@ -169,11 +187,7 @@ def main() -> int:
                       f"content types, headers), {c['cases'] if c['cases'] is not None else 'an unknown number of'} "
                       f"cases: {'passed' if c['passed'] else 'FAILED'}.", "", "```", c["summary"], "```"]
     lines += ["", f"Command: python benchmarks/serve_soak.py --clients {args.clients} --seconds {args.seconds:g}"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "serve_soak.md", "\n".join(lines) + "\n")
-    atomic_write_text(RESULTS / "serve_soak.json", json.dumps(result, indent=1) + "\n")
-    print("\n".join(lines))
-    return 0 if result["server_errors"] == 0 and result["alive_after"] else 1
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

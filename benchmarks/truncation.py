@@ -24,15 +24,27 @@ IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-samples", type=int, default=3000)
     parser.add_argument("--eval-samples", type=int, default=2000)
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-truncation"))
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> int:
+    args = parse_args()
+    table = report(args, measure(args))
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "truncation.md", table)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> list[tuple[str, float]]:
+    """One model per strategy on the same reviews, each scored on the same seeded test reviews."""
     import os
     import random
 
@@ -62,7 +74,10 @@ def main() -> int:
             rows.append(("head, predicted with --windows", float((clf.predict_proba(texts, windows=True).argmax(1)
                                                                   == labels).mean())))
         print(rows[-1], flush=True)
+    return rows
 
+
+def report(args: argparse.Namespace, rows: list[tuple[str, float]]) -> str:
     lines = [f"# Truncation strategies on IMDB at max_length {args.max_length}",
              "", f"all-MiniLM-L6-v2, {args.train_samples:,} train reviews, {args.epochs:g} epochs, lr 5e-5, seed 42; "
              f"accuracy on {args.eval_samples:,} seeded test reviews.", "",
@@ -70,11 +85,7 @@ def main() -> int:
              f"--eval-samples {args.eval_samples} --max-length {args.max_length}`", "",
              "| strategy | test accuracy |", "|---|---:|"]
     lines += [f"| {name} | {acc:.4f} |" for name, acc in rows]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "truncation.md", table)
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

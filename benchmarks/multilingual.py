@@ -55,13 +55,17 @@ def run_one(variant: str, args: argparse.Namespace, out: Path) -> dict:
     }
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-samples", type=int, default=2000)
     parser.add_argument("--eval-samples", type=int, default=800)
     parser.add_argument("--workdir", default=str(REPO / "outputs" / "bench-multilingual"))
     parser.add_argument("--run-one", choices=list(VARIANTS), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     workdir = Path(args.workdir)
     if args.run_one:
@@ -82,7 +86,15 @@ def main() -> int:
             print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
             return 1
         rows.append(json.loads(result[len("RESULT "):]))
+    table = report(args, rows)
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "multilingual.md", table)
+    atomic_write_text(RESULTS / "multilingual.json", json.dumps(rows, indent=2) + "\n")
+    return 0
 
+
+def report(args: argparse.Namespace, rows: list[dict]) -> str:
     base = rows[0]["samples_per_s"]
     lines = [
         f"# multilingual-e5-small: freezing and trimming ({args.train_samples} training tweets, one epoch, "
@@ -97,12 +109,7 @@ def main() -> int:
         lines.append(f"| {r['variant']} | {r['accuracy']:.4f} | {r['f1']:.4f} | {worst_lang} {worst_acc:.3f} | "
                      f"{r['samples_per_s']:.1f} | {r['samples_per_s'] / base:.2f}x | {r['peak_rss_mb']:,.0f} | "
                      f"{r['model_mb']:,.0f} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "multilingual.md", table)
-    atomic_write_text(RESULTS / "multilingual.json", json.dumps(rows, indent=2) + "\n")
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

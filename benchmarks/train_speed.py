@@ -537,6 +537,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_all(args: argparse.Namespace, variants: list[str], data: Path, workdir: Path, model: str,
+            eval_every: int | None) -> dict[str, list[dict]]:
+    """Every variant once per seed, the order reversed every other seed; a run finished earlier (same code, CPU
+    and settings) is read back instead of measured twice, so an interrupted benchmark continues."""
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    done = Finished(workdir, args, model, fresh=args.fresh)
+    for rep in range(args.repeats):
+        for variant in variants if rep % 2 == 0 else variants[::-1]:
+            result, earlier = done.get(variant, SEED + rep), " (measured earlier)"
+            if result is None:
+                result, earlier = run_variant(variant, data, workdir, SEED + rep, eval_every, model), ""
+                done.add(result)
+            results[variant].append(result)
+            print(f"  seed {SEED + rep} {variant}: process {result['process_seconds']:.1f} s, loop "
+                  f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}{earlier}", flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -559,17 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = args.variants.split(",") if args.variants else list(CURVE_VARIANTS if args.time_to_accuracy
                                                                      else VARIANTS)
     ceiling = matmul_ceilings()
-    results: dict[str, list[dict]] = {v: [] for v in variants}
-    done = Finished(workdir, args, model, fresh=args.fresh)
-    for rep in range(args.repeats):
-        for variant in variants if rep % 2 == 0 else variants[::-1]:
-            result, earlier = done.get(variant, SEED + rep), " (measured earlier)"
-            if result is None:
-                result, earlier = run_variant(variant, data, workdir, SEED + rep, eval_every, model), ""
-                done.add(result)
-            results[variant].append(result)
-            print(f"  seed {SEED + rep} {variant}: process {result['process_seconds']:.1f} s, loop "
-                  f"{result['loop_seconds']:.1f} s, accuracy {result['accuracy']:.4f}{earlier}", flush=True)
+    results = run_all(args, variants, data, workdir, model, eval_every)
     after = matmul_ceilings()
     ceiling = {k: (ceiling[k] + after[k]) / 2 for k in ceiling}
 

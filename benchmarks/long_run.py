@@ -219,10 +219,11 @@ def report(recipe: str, name: str, flags: list[str]) -> int:
     state = json.loads(((out / "history.json") if done else (out / "checkpoints" / "last" / "trainer_state.json"))
                        .read_text())
     results = REPO / "benchmarks" / "results"
-    metrics = json.loads((out / "metrics.json").read_text())["eval"] if done else state.get("best_metrics")
+    written = json.loads((out / "metrics.json").read_text()) if done else {}
+    metrics = written["eval"] if done else state.get("best_metrics")
     data = {"recipe": recipe, "log": facts, "history": state["history"], "best": state["best"],
             "examples": metrics["num_examples"], "metrics": metrics if done else None,
-            "card": (out / "README.md").read_text() if done else None}
+            "baseline": written.get("baseline"), "card": (out / "README.md").read_text() if done else None}
     text = report_text(recipe, data, name)
     atomic_write_text(results / f"{name}.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(results / f"{name}.md", text)
@@ -276,6 +277,8 @@ def report_text(recipe: str, data: dict, name: str) -> str:
               "that fell inside a step.", "", redone_sentence(facts.get("redone"))]
     if facts["finished"]:
         lines += ["", as_one_run(rows, facts)]
+    if data.get("baseline"):
+        lines += ["", baseline_sentence(data["baseline"])]
     return "\n".join(lines) + "\n"
 
 
@@ -300,6 +303,14 @@ def kept_sentence(best: dict) -> str:
     lowest = "lowest" if best["metric"] == "loss" else "highest"
     return (where + f"the {lowest} test {best['metric']}; it was chosen on the set it is scored on, as the card's run "
             "was. The last epoch's row is chosen on nothing.")
+
+
+def baseline_sentence(baseline: dict) -> str:
+    """The run's own TF-IDF baseline against the kept model, with the paired interval, as its card says it."""
+    from textfit.baseline import BaselineComparison
+
+    fields = {k: v for k, v in baseline.items() if k != "model_is_better"}
+    return BaselineComparison(**fields | {"interval": tuple(fields["interval"])}).sentence()
 
 
 def as_one_run(rows: list[dict], facts: dict) -> str:

@@ -57,3 +57,19 @@ def test_what_two_segments_both_logged_is_compared(clone, capsys):
     astray = long_run.summary("long")["redone"]
     assert astray["differ"] == ["train @ 200"]
     assert "differing: train @ 200" in long_run.redone_sentence(astray)
+
+
+def test_a_finished_run_reports_its_own_baseline_with_the_paired_interval():
+    facts = {"finished": True, "flags": [], "machines": ["a CPU"], "segments": 2, "resumes": 1,
+             "resumed_from_steps": [100], "seconds_computing": 7200, "seconds_paused": 0, "peak_rss_mb": 900,
+             "commits": ["abc1234", "abc1234"], "redone": None}
+    row = {"epoch": 1, "step": 200, "train_loss": 0.3, "loss": 0.25, "accuracy": 0.91, "f1": 0.91, "train_time": 7000}
+    baseline = {"name": "TF-IDF + logistic regression", "metric": "accuracy", "baseline": 0.8, "model": 0.91,
+                "difference": 0.11, "interval": [0.05, 0.17], "seconds": 9.0, "examples": 100,
+                "train_examples": 300, "background": True, "model_is_better": True}
+    data = {"log": facts, "history": [row], "best": {"step": 200, "epoch": 1, "rule": "last"}, "examples": 100,
+            "baseline": baseline}
+    text = long_run.report_text("long", data, "long")
+    assert ("baseline fitted on the same 300 training examples reaches accuracy 0.8000 on the same 100 evaluation "
+            "examples; the fine-tuned model 0.9100 (+11.0 points") in text
+    assert "baseline" not in long_run.report_text("long", data | {"baseline": None}, "long").split("As one run")[1]

@@ -20,10 +20,14 @@ import os
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textfit.config import DATA, TrainConfig
 from textfit.errors import ConfigError, TextfitError
 from textfit.recipe import recipe_path
+
+if TYPE_CHECKING:
+    from textfit.predict import Classifier
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no tokenizer threads fighting the compute threads
 
@@ -131,6 +135,10 @@ def _evaluate_flags(sub: argparse._SubParsersAction) -> None:
                                "setting)")
     _add_backend_flags(evaluate)
     evaluate.set_defaults(backend="torch", precision="fp32")  # the model as trained, unless asked otherwise
+    evaluate.add_argument("--against", metavar="OTHER_DIR",
+                          help="another model folder for the same labels, scored on the very same examples: the "
+                               "difference with its 95%% paired bootstrap interval says whether the first is better "
+                               "beyond the luck of the evaluation set, and how often the two agree")
     evaluate.add_argument("--output", help="write the metrics as JSON here")
 
 
@@ -375,6 +383,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     clf = load(args.model_dir, batch_size=args.batch_size, backend=args.backend, precision=args.precision,
                per_label_thresholds=not args.one_threshold)
+    if args.against:
+        return _evaluate_against(args, clf)
     metrics, split, count = evaluate_folder(clf, args.dataset, args.eval_split, text_column=args.text_column,
                                             label_column=args.label_column, text_pair_column=args.text_pair_column,
                                             max_samples=args.max_eval_samples, windows=args.windows)
@@ -384,6 +394,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("\n".join(metric_lines(metrics)))
     if args.output:
         atomic_write_json(args.output, {"dataset": args.dataset, "split": split, "windows": windows, **metrics})
+    return 0
+
+
+def _evaluate_against(args: argparse.Namespace, clf: Classifier) -> int:
+    """Both models on the same examples, each as it reads texts; then the paired difference in one sentence."""
+    from textfit.evaluate import evaluate_against, metric_lines
+    from textfit.io import atomic_write_json
+    from textfit.predict import load
+
+    other = load(args.against, batch_size=args.batch_size, backend=args.backend, precision=args.precision,
+                 per_label_thresholds=not args.one_threshold)
+    ours, theirs, comparison, split = evaluate_against(
+        clf, other, args.dataset, args.eval_split, text_column=args.text_column, label_column=args.label_column,
+        text_pair_column=args.text_pair_column, max_samples=args.max_eval_samples, windows=args.windows)
+    print(f"on {args.dataset} [{split}], {comparison.examples} examples")
+    windows = [model.windows if args.windows is None else args.windows for model in (clf, other)]
+    for folder, model, metrics, whole in ((args.model_dir, clf, ours, windows[0]),
+                                          (args.against, other, theirs, windows[1])):
+        print(f"{folder} ({model.backend.name}{', long texts read whole in windows' if whole else ''})")
+        print("\n".join(metric_lines(metrics)))
+    print(comparison.sentence(args.model_dir, args.against))
+    if args.output:
+        atomic_write_json(args.output, {"dataset": args.dataset, "split": split, "windows": windows[0], **ours,
+                                        "against": {"model_dir": args.against, "windows": windows[1], **theirs},
+                                        "comparison": comparison.to_json()})
     return 0
 
 

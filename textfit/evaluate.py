@@ -24,11 +24,15 @@ def evaluate_folder(clf: Classifier, dataset: str, split: str | None = None, *, 
     """(metrics, the split read, examples scored). Columns default to the ones the model was trained on. With
     `windows`, texts longer than the model's max_length are read whole (overlapping windows, scores averaged);
     unset, as the model's own setting says."""
-    saved = clf.folder.columns
-    columns = Columns(text_column or saved.text, label_column or saved.label, text_pair_column or saved.text_pair,
-                      saved.label_pattern)
+    columns = _columns(clf, text_column, label_column, text_pair_column)
     examples, split = load_eval_examples(dataset, split, columns, clf.labels, max_samples, clf.folder.seed, clf.task)
     return metrics_of(clf, examples, scores_of(clf, examples, columns.text_pair, windows)), split, len(examples)
+
+
+def _columns(clf: Classifier, text: str | None, label: str | None, text_pair: str | None) -> Columns:
+    """The columns the model was trained on, unless named otherwise."""
+    saved = clf.folder.columns
+    return Columns(text or saved.text, label or saved.label, text_pair or saved.text_pair, saved.label_pattern)
 
 
 def scores_of(clf: Classifier, examples: list[Example], text_pair: str | None, windows: bool | None) -> np.ndarray:
@@ -83,9 +87,7 @@ def evaluate_against(clf: Classifier, other: Classifier, dataset: str, split: st
     """Both models on the examples `clf` would be evaluated on (its columns and seed), each read as it reads texts
     unless `windows` says otherwise: (clf's metrics, other's metrics, the comparison, the split read)."""
     order = _same_task(clf, other)
-    saved = clf.folder.columns
-    columns = Columns(text_column or saved.text, label_column or saved.label, text_pair_column or saved.text_pair,
-                      saved.label_pattern)
+    columns = _columns(clf, text_column, label_column, text_pair_column)
     examples, split = load_eval_examples(dataset, split, columns, clf.labels, max_samples, clf.folder.seed, clf.task)
     ours = scores_of(clf, examples, columns.text_pair, windows)
     theirs = scores_of(other, examples, columns.text_pair, windows)[:, order]  # in clf's label order

@@ -137,6 +137,21 @@ def test_the_step_count_is_fitted_to_the_real_steps():
         assert math.ceil(epochs_for(steps, per_epoch) * per_epoch) == steps
 
 
+def test_the_folder_is_reserved_the_time_its_one_thread_needs_at_the_share_of_a_core_it_gets():
+    """Steps no slower than the probe's (it met the same crowd) do not mean an idle machine: the main thread's own
+    CPU seconds say how much of a core the one thread that writes the folder will get."""
+    idle, crowded = (Deadline(time.time() + 100, 2.0, 10.0, planned_step=0.5) for _ in range(2))
+    for _ in range(5):
+        idle.note_step(0.5, main_thread_cpu=0.5)
+        crowded.note_step(0.5, main_thread_cpu=0.2)  # 2 of 5 runnable threads' worth of 2 cores
+    assert idle.slowdown() == crowded.slowdown() == 1.0
+    assert idle.writing() == pytest.approx(10.0) and crowded.writing() == pytest.approx(25.0)
+    assert crowded.reserve() == pytest.approx(2.0 + 25.0)
+    assert crowded.must_stop() is False and Deadline(time.time() + 20, 2.0, 10.0, 0.5, taken=crowded.taken,
+                                                      main_thread=crowded.main_thread).must_stop()
+    assert Deadline(time.time() + 100, 2.0, 10.0, 0.5, taken=[0.5] * 5).core_share() == 1.0  # not measured: idle
+
+
 def test_a_retargeted_schedule_decays_to_its_new_end():
     config = TrainConfig(learning_rate=1e-3, warmup_ratio=0.1)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=config.learning_rate)

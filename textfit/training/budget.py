@@ -292,13 +292,16 @@ class Deadline:
     step_seconds: float = 0.0  # a recent slow step (decaying maximum)
     measured_eval: float = 0.0  # the slowest evaluation so far
     taken: list[float] = field(default_factory=list)  # every step's seconds, in order
+    main_thread: list[float] = field(default_factory=list)  # the CPU seconds the main thread got in each step
 
     def left(self) -> float:
         return self.end - time.time()
 
-    def note_step(self, seconds: float) -> None:
+    def note_step(self, seconds: float, main_thread_cpu: float | None = None) -> None:
         self.taken.append(seconds)
         self.step_seconds = max(seconds, 0.9 * self.step_seconds)
+        if main_thread_cpu is not None:
+            self.main_thread.append(main_thread_cpu)
 
     def note_evaluation(self, seconds: float) -> None:
         self.measured_eval = max(seconds, self.measured_eval)
@@ -318,10 +321,22 @@ class Deadline:
         slower = self.slowdown()
         return max(self.measured_eval, self.eval_seconds * slower) + self.writing(slower)
 
+    def core_share(self) -> float:
+        """The share of a core the main thread got in the recent steps (its CPU seconds over the steps' wall
+        seconds; the first step left out): about 1 on a machine that runs nothing else, 0.5 when twice as many
+        processes as cores want to run. Writing the folder runs on that thread alone, so it takes 1/share of its
+        time on an idle machine, however fast the probe's steps were (the probe may have met the same crowd)."""
+        wall, cpu = sum(self.taken[1:][-3:]), sum(self.main_thread[1:][-3:])
+        if wall <= 0 or not self.main_thread[1:]:
+            return 1.0
+        return min(1.0, max(0.05, cpu / wall))
+
     def writing(self, slower: float | None = None) -> float:
-        """The baseline and the folder at `slower` times the planned pace (the recent pace by default): one thread,
-        so never more than WRITE_SLOWDOWN times the plan."""
-        return self.write_seconds * min(self.slowdown() if slower is None else slower, WRITE_SLOWDOWN)
+        """The baseline and the folder, written by one thread: as much slower than planned as the steps are
+        (the recent pace by default), at most WRITE_SLOWDOWN, and never faster than the share of a core that thread
+        gets now allows."""
+        steps_say = min(self.slowdown() if slower is None else slower, WRITE_SLOWDOWN)
+        return self.write_seconds * max(steps_say, 1 / self.core_share())
 
     def must_stop(self) -> bool:
         """After this step, would one more step leave time for an evaluation and the folder?"""

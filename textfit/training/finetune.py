@@ -295,6 +295,7 @@ class FineTune:
     def _step(self, group: list[list[int]], pace: Pace) -> float:
         """One optimizer step over `group`, its gradient-accumulation micro-batches; returns the step's loss."""
         acc, cfg, st, start = self.accelerator, self.config, self.state, time.perf_counter()
+        main_thread_start = time.thread_time()  # the deadline reads how much of a core this thread gets
         self._mode(training=True)
         step_loss = torch.zeros((), dtype=torch.float32)
         for micro, indices in enumerate(group):
@@ -316,7 +317,7 @@ class FineTune:
         st.global_step, st.step_in_epoch = st.global_step + 1, st.step_in_epoch + 1
         st.train_time += time.perf_counter() - start
         if self.deadline:
-            self.deadline.note_step(time.perf_counter() - start)
+            self.deadline.note_step(time.perf_counter() - start, time.thread_time() - main_thread_start)
         value = float(acc.reduce(step_loss, "mean")) if self.world > 1 else float(step_loss)
         return self.units.loss(value)  # regression: back in target units, as validation loss is
 

@@ -82,7 +82,12 @@ def test_a_better_model_is_named_better_beyond_the_interval(trained, sst2_sample
 
 
 def test_models_with_other_labels_are_refused_by_name(trained, sst2_sample, tmp_path):
+    import textfit
+    from textfit.errors import ConfigError
+    from textfit.evaluate import evaluate_against
+
     renamed = changed_copy(trained, tmp_path / "renamed", rename={"positive": "good", "negative": "bad"})
-    result = run_textfit("evaluate", trained, "--against", renamed, "--dataset", sst2_sample)
-    assert result.returncode != 0
-    assert f"{trained} has labels negative, positive and {renamed} has bad, good" in result.stderr
+    with pytest.raises(ConfigError) as refused:  # the command prints it and exits with 2, as every ConfigError
+        evaluate_against(textfit.load(trained, backend="torch"), textfit.load(renamed, backend="torch"),
+                         str(sst2_sample))
+    assert f"{trained} has labels negative, positive and {renamed} has bad, good" in str(refused.value)

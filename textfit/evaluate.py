@@ -26,7 +26,8 @@ def evaluate_folder(clf: Classifier, dataset: str, split: str | None = None, *, 
     unset, as the model's own setting says."""
     columns = _columns(clf, text_column, label_column, text_pair_column)
     examples, split = load_eval_examples(dataset, split, columns, clf.labels, max_samples, clf.folder.seed, clf.task)
-    return metrics_of(clf, examples, scores_of(clf, examples, columns.text_pair, windows)), split, len(examples)
+    scores = scores_of(clf, examples, columns.text_pair, windows)
+    return metrics_of(clf, examples, scores, clf.threshold, clf.thresholds), split, len(examples)
 
 
 def _columns(clf: Classifier, text: str | None, label: str | None, text_pair: str | None) -> Columns:
@@ -40,10 +41,12 @@ def scores_of(clf: Classifier, examples: list[Example], text_pair: str | None, w
     return clf.predict_proba([ex.text for ex in examples], pairs, windows=windows)
 
 
-def metrics_of(clf: Classifier, examples: list[Example], scores: np.ndarray) -> dict[str, Any]:
+def metrics_of(clf: Classifier, examples: list[Example], scores: np.ndarray, threshold: float | None,
+               per_label: list[float] | None) -> dict[str, Any]:
+    """The metrics of scores in clf's label order, cut at the given thresholds (multi-label only)."""
     languages = [ex.extra.get("language") for ex in examples]
-    return clf.task.evaluate(scores, [ex.label for ex in examples], clf.labels, threshold=clf.threshold,
-                             languages=languages if all(languages) else None, per_label=clf.thresholds)
+    return clf.task.evaluate(scores, [ex.label for ex in examples], clf.labels, threshold=threshold,
+                             languages=languages if all(languages) else None, per_label=per_label)
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,8 @@ def evaluate_against(clf: Classifier, other: Classifier, dataset: str, split: st
     theirs = scores_of(other, examples, columns.text_pair, windows)[:, order]  # in clf's label order
     their_thresholds = [other.thresholds[i] for i in order] if other.thresholds else None
     task, names = clf.task, clf.labels
-    our_metrics = metrics_of(clf, examples, ours)
-    languages = [ex.extra.get("language") for ex in examples]
-    their_metrics = task.evaluate(theirs, [ex.label for ex in examples], names, threshold=other.threshold,
-                                  languages=languages if all(languages) else None,
-                                  per_label=their_thresholds)  # other's own cuts, in clf's label order
+    our_metrics = metrics_of(clf, examples, ours, clf.threshold, clf.thresholds)
+    their_metrics = metrics_of(clf, examples, theirs, other.threshold, their_thresholds)  # other's own cuts
     our_cut = np.asarray(clf.thresholds) if clf.thresholds else clf.threshold or 0.5
     their_cut = np.asarray(their_thresholds) if their_thresholds else other.threshold or 0.5
     targets = np.asarray(task.targets([ex.label for ex in examples], len(names)))

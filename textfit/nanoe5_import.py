@@ -169,46 +169,57 @@ def _double_array(keys: dict[bytes, int]) -> list[int]:
         for byte in key:
             node = node.setdefault(byte, {})
         node[None] = value  # the terminal marker becomes the leaf at label 0
-    units = [0] * 1024
-    occupied = bytearray(1024)
-    occupied[0] = 1
-    used_bases: set[int] = set()
-    lowest_free = 1
+    return _DoubleArray().placed(root)
 
-    def grow(size: int) -> None:
-        while len(units) < size:
-            units.extend([0] * len(units))
-            occupied.extend(bytes(len(occupied)))
 
-    def place(node: dict, pos: int) -> None:
-        nonlocal lowest_free
-        labels = sorted(0 if k is None else k for k in node)
-        while occupied[lowest_free]:
-            lowest_free += 1
-        slot = lowest_free  # try bases that put the first label on a free slot
+class _DoubleArray:
+    """The unit array as it is filled, node by node, from the root down."""
+
+    def __init__(self) -> None:
+        self.units = [0] * 1024
+        self.occupied = bytearray(1024)
+        self.occupied[0] = 1
+        self.used_bases: set[int] = set()
+        self.lowest_free = 1
+
+    def placed(self, root: dict) -> list[int]:
+        self.place(root, 0)
+        last = max(i for i, flag in enumerate(self.occupied) if flag)
+        return self.units[: last + 1 + 256]
+
+    def grow(self, size: int) -> None:
+        while len(self.units) < size:
+            self.units.extend([0] * len(self.units))
+            self.occupied.extend(bytes(len(self.occupied)))
+
+    def free_base(self, labels: list[int]) -> int:
+        """The first base whose slots for all these labels are free (bases are never shared)."""
+        while self.occupied[self.lowest_free]:
+            self.lowest_free += 1
+        slot = self.lowest_free  # try bases that put the first label on a free slot
         while True:
-            grow(slot + 1024)
+            self.grow(slot + 1024)
             base = slot ^ labels[0]
-            if (not occupied[slot] and base and base not in used_bases
-                    and all(not occupied[base ^ label] for label in labels)):
-                break
+            if (not self.occupied[slot] and base and base not in self.used_bases
+                    and all(not self.occupied[base ^ label] for label in labels)):
+                return base
             slot += 1
+
+    def place(self, node: dict, pos: int) -> None:
+        labels = sorted(0 if k is None else k for k in node)
+        base = self.free_base(labels)
         if pos ^ base >= 1 << 21:
             raise ValueError("double array too large for a short offset")
-        used_bases.add(base)
+        self.used_bases.add(base)
         for label in labels:
-            occupied[base ^ label] = 1
-        units[pos] |= (pos ^ base) << 10 | (1 << 8 if None in node else 0)
+            self.occupied[base ^ label] = 1
+        self.units[pos] |= (pos ^ base) << 10 | (1 << 8 if None in node else 0)
         if None in node:
-            units[base] = node[None] | 1 << 31
+            self.units[base] = node[None] | 1 << 31
         for label in labels:
             if label:
-                units[base ^ label] = label
-                place(node[label], base ^ label)
-
-    place(root, 0)
-    last = max(i for i, flag in enumerate(occupied) if flag)
-    return units[: last + 1 + 256]
+                self.units[base ^ label] = label
+                self.place(node[label], base ^ label)
 
 
 def build_tokenizer(e5: E5File):

@@ -217,6 +217,7 @@ def main() -> None:
                         print(json.dumps(row), flush=True)
                         results.append(row)
                         atomic_write_text(store, json.dumps(results, indent=1))
+                        atomic_write_text(RESULTS / "budget.md", report(results))  # a killed run keeps its table
     atomic_write_text(store, json.dumps(results, indent=1))
     atomic_write_text(RESULTS / "budget.md", report(results))
 

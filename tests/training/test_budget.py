@@ -25,6 +25,7 @@ from textfit.config import TrainConfig
 from textfit.errors import ConfigError
 from textfit.training.budget import (
     ENOUGH_EXAMPLES,
+    PLANNED_LR,
     SAFETY,
     Deadline,
     Probe,
@@ -75,13 +76,17 @@ def test_the_plan_buys_examples_first_then_length_then_epochs():
     assert few.settings["epochs"] == 3 and few.settings["max_train_samples"] is None  # all data, 3 epochs
     sentences = make_plan(_run(60_000, 872), 600, 10, _probe([20] * 99 + [70]), set())
     assert sentences.settings["max_length"] == 64 and sentences.settings["truncation"] == "head"
+    for plan in (small, large, few, sentences):  # few steps: the faster of the usual fine-tuning rates
+        assert plan.settings["learning_rate"] == PLANNED_LR != TrainConfig().learning_rate
+        assert f"lr {PLANNED_LR:g}," in plan.line()
 
 
 def test_flags_win_over_the_plan():
     reviews = _probe([900] * 100, fixed_length=128)
-    plan = make_plan(_run(25_000, 300, max_length=128, epochs=1, max_eval_samples=300), 1200, 10, reviews,
-                     {"max_length", "epochs", "max_eval_samples"})
+    plan = make_plan(_run(25_000, 300, max_length=128, epochs=1, max_eval_samples=300, learning_rate=1e-5), 1200,
+                     10, reviews, {"max_length", "epochs", "max_eval_samples", "learning_rate"})
     assert plan.settings["max_length"] == 128 and plan.settings["epochs"] == 1
+    assert plan.settings["learning_rate"] == 1e-5
     assert plan.eval_examples == 300 and plan.settings["max_eval_samples"] == 300
     with pytest.raises(ConfigError, match="too little for one training step"):
         make_plan(_run(25_000, 25_000), 12, 10, reviews, set())

@@ -181,16 +181,24 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=float, default=[5, 10, 20], help="minutes")
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--methods", nargs="+", default=["plan", "default", "trainer"])
+    parser.add_argument("--again", action="store_true",
+                        help="measure the chosen cells again (after a change to the plan): this machine's earlier "
+                             "rows for them move to results/budget-superseded.json, kept as the evidence before")
     args = parser.parse_args()
     from train_speed import machine
 
     store, here = RESULTS / "budget.json", machine()
     results = json.loads(store.read_text()) if store.is_file() else []
+    if args.again:
+        results = supersede(results, here, args)
+        atomic_write_text(store, json.dumps(results, indent=1))
     # a budget buys different runs on different CPUs: only this machine's cells count as done, or go in its table
     done = {(r["data"], r["budget_min"], r["seed"], r["method"]) for r in results if r.get("machine") == here}
     for row in results:  # rows measured before the plan was kept: read it from the run's folder, if still there
         if row["method"] == "plan" and "plan" not in row:
             row.update(planned(WORK / f"{row['data']}-{row['budget_min']:g}m-s{row['seed']}-plan"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip() or "unknown"  # the code each cell measured
     for name in args.data:
         data, (texts, labels) = train_only(name), scored_examples(name)
         for seed in args.seeds:
@@ -209,7 +217,8 @@ def main() -> None:
                         if minutes not in todo:
                             continue
                         model = stop["model"]
-                        row = {"machine": here, "data": name, "budget_min": minutes, "seed": seed, "method": method,
+                        row = {"machine": here, "commit": commit, "data": name, "budget_min": minutes, "seed": seed,
+                               "method": method,
                                "seconds": round(stop["seconds"], 1), "ended_by_itself": stop["ended_by_itself"],
                                "model": str(model.relative_to(REPO)) if model else None,
                                "accuracy": accuracy(model, texts, labels), "scored_on": len(texts),
@@ -220,6 +229,18 @@ def main() -> None:
                         atomic_write_text(RESULTS / "budget.md", report(results))  # a killed run keeps its table
     atomic_write_text(store, json.dumps(results, indent=1))
     atomic_write_text(RESULTS / "budget.md", report(results))
+
+
+def supersede(results: list[dict], here: str, args: argparse.Namespace) -> list[dict]:
+    """The rows that stay; this machine's rows of the chosen cells are appended to budget-superseded.json."""
+    def chosen(r: dict) -> bool:
+        return (r.get("machine") == here and r["data"] in args.data and r["budget_min"] in args.budgets
+                and r["seed"] in args.seeds and r["method"] in args.methods)
+
+    old = RESULTS / "budget-superseded.json"
+    superseded = json.loads(old.read_text()) if old.is_file() else []
+    atomic_write_text(old, json.dumps(superseded + [r for r in results if chosen(r)], indent=1))
+    return [r for r in results if not chosen(r)]
 
 
 def report(results: list[dict]) -> str:
@@ -250,6 +271,15 @@ def report(results: list[dict]) -> str:
         lines += [f"- {r['data']}, {r['budget_min']:g} min, seed {r['seed']}: {r['plan']}. "
                   f"{'Stopped: ' + r['stop_reason'] if r.get('stop_reason') else 'Ran to its last step'}; "
                   f"kept step {r['kept_step']}." for r in plans]
+    old = RESULTS / "budget-superseded.json"
+    before = [r for r in json.loads(old.read_text()) if r.get("machine") == here] if old.is_file() else []
+    if before:
+        lines += ["", "Measured again after a change to the plan (`--again`); the earlier cells, kept in "
+                  "budget-superseded.json:", ""]
+        lines += [f"- {r['data']}, {r['budget_min']:g} min, seed {r['seed']}, {r['method']} (code "
+                  f"{r.get('commit', 'before rows named their commit')}): accuracy "
+                  f"{'none' if r['accuracy'] is None else format(r['accuracy'], '.4f')}"
+                  + (f"; {r['plan']}" if r.get("plan") else "") for r in before]
     if elsewhere:
         lines += ["", f"budget.json also keeps cells measured on {'; '.join(elsewhere)}: not in this table."]
     return "\n".join(lines) + "\n"

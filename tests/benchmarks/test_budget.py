@@ -3,6 +3,7 @@ killed the run then would have had, or the budget table compares the plan with t
 
 from __future__ import annotations
 
+import json
 import sys
 
 from tests.conftest import REPO
@@ -74,3 +75,24 @@ def test_the_table_holds_only_this_machines_cells():
     table = budget.report([row(machine(), 0.8111), row("Intel Xeon, 2 cores (amx_bf16)", 0.8999)])
     assert "0.8111" in table and "0.8999" not in table  # a budget buys another run on another CPU
     assert "also keeps cells measured on Intel Xeon, 2 cores (amx_bf16)" in table
+
+
+def test_measuring_again_keeps_the_earlier_cells_as_the_evidence_before(tmp_path, monkeypatch):
+    import argparse
+
+    from train_speed import machine
+
+    monkeypatch.setattr(budget, "RESULTS", tmp_path)
+    here = machine()
+
+    def row(method: str, seed: int, accuracy: float | None, where: str = here) -> dict:
+        return {"machine": where, "commit": "abc1234", "data": "imdb", "budget_min": 5, "seed": seed,
+                "method": method, "seconds": 290.0, "ended_by_itself": True, "model": "m", "accuracy": accuracy,
+                "scored_on": 100}
+
+    rows = [row("plan", 42, 0.8035), row("plan", 43, 0.81), row("trainer", 42, None), row("plan", 42, 0.9, "Xeon")]
+    again = argparse.Namespace(data=["imdb"], budgets=[5.0], seeds=[42], methods=["plan"])
+    kept = budget.supersede(rows, here, again)
+    assert kept == rows[1:]  # only this machine's chosen cell is measured again
+    assert json.loads((tmp_path / "budget-superseded.json").read_text()) == rows[:1]
+    assert "- imdb, 5 min, seed 42, plan (code abc1234): accuracy 0.8035" in budget.report(kept)

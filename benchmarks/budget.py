@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from textfit.io import atomic_write_text
@@ -176,6 +177,35 @@ def accuracy(folder: Path | None, texts: list[str], labels: list[int]) -> float 
 
 
 def main() -> None:
+    args = arguments()
+    from train_speed import machine
+
+    store, here = RESULTS / "budget.json", machine()
+    results = json.loads(store.read_text()) if store.is_file() else []
+    if args.again:
+        results = supersede(results, here, args)
+        save(store, results)
+    # a budget buys different runs on different CPUs: only this machine's cells count as done, or go in its table
+    done = {(r["data"], r["budget_min"], r["seed"], r["method"]) for r in results if r.get("machine") == here}
+    for row in results:  # rows measured before the plan was kept: read it from the run's folder, if still there
+        if row["method"] == "plan" and "plan" not in row:
+            row.update(planned(WORK / f"{row['data']}-{row['budget_min']:g}m-s{row['seed']}-plan"))
+    facts = {"machine": here, "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                                       text=True, cwd=REPO).stdout.strip() or "unknown"}
+    for name in args.data:
+        data, scored = train_only(name), scored_examples(name)
+        for seed in args.seeds:
+            for method in args.methods:
+                # the plan: one run per budget; the others: one run, stopped at each budget
+                for budgets in [[m] for m in args.budgets] if method == "plan" else [args.budgets]:
+                    todo = [m for m in budgets if (name, m, seed, method) not in done]
+                    for row in measured(name, data, scored, seed, method, budgets, todo, facts):
+                        results.append(row)
+                        save(store, results)  # a killed run keeps every cell it finished, and its table
+    save(store, results)
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", nargs="+", default=["imdb", "sst2"], choices=tuple(SCORED))
     parser.add_argument("--budgets", nargs="+", type=float, default=[5, 10, 20], help="minutes")
@@ -184,49 +214,31 @@ def main() -> None:
     parser.add_argument("--again", action="store_true",
                         help="measure the chosen cells again (after a change to the plan): this machine's earlier "
                              "rows for them move to results/budget-superseded.json, kept as the evidence before")
-    args = parser.parse_args()
-    from train_speed import machine
+    return parser.parse_args()
 
-    store, here = RESULTS / "budget.json", machine()
-    results = json.loads(store.read_text()) if store.is_file() else []
-    if args.again:
-        results = supersede(results, here, args)
-        atomic_write_text(store, json.dumps(results, indent=1))
-    # a budget buys different runs on different CPUs: only this machine's cells count as done, or go in its table
-    done = {(r["data"], r["budget_min"], r["seed"], r["method"]) for r in results if r.get("machine") == here}
-    for row in results:  # rows measured before the plan was kept: read it from the run's folder, if still there
-        if row["method"] == "plan" and "plan" not in row:
-            row.update(planned(WORK / f"{row['data']}-{row['budget_min']:g}m-s{row['seed']}-plan"))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=REPO).stdout.strip() or "unknown"  # the code each cell measured
-    for name in args.data:
-        data, (texts, labels) = train_only(name), scored_examples(name)
-        for seed in args.seeds:
-            for method in args.methods:
-                # the plan: one run per budget; the others: one run, stopped at each budget
-                runs = [[m] for m in args.budgets] if method == "plan" else [args.budgets]
-                for budgets in runs:
-                    todo = [m for m in budgets if (name, m, seed, method) not in done]
-                    if not todo:
-                        continue
-                    tag = f"{budgets[0]:g}m" if method == "plan" else "to" + f"{max(budgets):g}m"
-                    out = WORK / f"{name}-{tag}-s{seed}-{method}"
-                    stops = run_with_snapshots(command(method, data, out, seed, budgets[0] * 60),
-                                               [m * 60 for m in budgets], method, out, out.with_suffix(".log"))
-                    for minutes, stop in zip(sorted(budgets), stops, strict=True):
-                        if minutes not in todo:
-                            continue
-                        model = stop["model"]
-                        row = {"machine": here, "commit": commit, "data": name, "budget_min": minutes, "seed": seed,
-                               "method": method,
-                               "seconds": round(stop["seconds"], 1), "ended_by_itself": stop["ended_by_itself"],
-                               "model": str(model.relative_to(REPO)) if model else None,
-                               "accuracy": accuracy(model, texts, labels), "scored_on": len(texts),
-                               **(planned(out) if method == "plan" else {})}
-                        print(json.dumps(row), flush=True)
-                        results.append(row)
-                        atomic_write_text(store, json.dumps(results, indent=1))
-                        atomic_write_text(RESULTS / "budget.md", report(results))  # a killed run keeps its table
+
+def measured(name: str, data: Path, scored: tuple[list[str], list[int]], seed: int, method: str,
+             budgets: list[float], todo: list[float], facts: dict) -> Iterator[dict]:
+    """Run one command to the largest of `budgets` and score what it had at each budget still to do."""
+    if not todo:
+        return
+    tag = f"{budgets[0]:g}m" if method == "plan" else "to" + f"{max(budgets):g}m"
+    out = WORK / f"{name}-{tag}-s{seed}-{method}"
+    stops = run_with_snapshots(command(method, data, out, seed, budgets[0] * 60), [m * 60 for m in budgets], method,
+                               out, out.with_suffix(".log"))
+    for minutes, stop in zip(sorted(budgets), stops, strict=True):
+        if minutes in todo:
+            model = stop["model"]
+            row = {**facts, "data": name, "budget_min": minutes, "seed": seed, "method": method,
+                   "seconds": round(stop["seconds"], 1), "ended_by_itself": stop["ended_by_itself"],
+                   "model": str(model.relative_to(REPO)) if model else None,
+                   "accuracy": accuracy(model, *scored), "scored_on": len(scored[0]),
+                   **(planned(out) if method == "plan" else {})}
+            print(json.dumps(row), flush=True)
+            yield row
+
+
+def save(store: Path, results: list[dict]) -> None:
     atomic_write_text(store, json.dumps(results, indent=1))
     atomic_write_text(RESULTS / "budget.md", report(results))
 

@@ -49,7 +49,7 @@ BASELINE_SECONDS_PER_CHAR = 2.3e-6  # the TF-IDF baseline's fit and scoring (res
 # 3,000 IMDB reviews, 7.6 s for 67,349 SST-2 sentences, 2 cores)
 PLANNED_LR = 5e-5  # a budget buys few steps, and the default 2e-5 (DistilBERT's cards) is slow for them: on a
 # 4,000-review IMDB proxy, MiniLM scored 0.8758 at 5e-5 against 0.8630 at 2e-5 in the same time, better on every
-# seed (results/imdb_push.md); the first budget cell, IMDB at 5 min and 2e-5, stopped at 0.80 (results/budget.md).
+# seed (results/imdb_push.md). IMDB at 5 min, seed 42: 0.8035 at 2e-5, 0.8180 at 5e-5 (results/budget.md, one seed).
 # 5e-5 is also the HF Trainer's default, which the budget table compares against.
 # what the plan may set; a setting given as a flag (or an API keyword) is kept as it is
 PLANNED = ("max_length", "truncation", "max_train_samples", "epochs", "max_steps", "eval_strategy", "eval_steps",

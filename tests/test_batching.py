@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from textfit.batching import TRUNCATIONS, collate, encode, length_grouped_batches, sorted_batches
+
+
+def as_lists(rows) -> list[list[int]]:
+    return [row.tolist() for row in rows]
 
 
 def padded_tokens(batches, lengths):
@@ -66,12 +71,38 @@ def test_token_cache_reuses_ids_and_keys_on_settings(small_model, imdb_sample, t
     first = encode(tok, texts, max_length=128, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 1
     again = encode(tok, texts, max_length=128, cache_dir=tmp_path)
-    assert again.input_ids == first.input_ids == encode(tok, texts, max_length=128).input_ids
+    fresh = encode(tok, texts, max_length=128)
+    assert as_lists(again.input_ids) == as_lists(first.input_ids) == as_lists(fresh.input_ids)
     encode(tok, texts, max_length=64, cache_dir=tmp_path)  # other settings, other entry
     encode(tok, texts[:-1], max_length=128, cache_dir=tmp_path)  # other data, other entry
     assert len(list(tmp_path.glob("*.npz"))) == 3
     pairs = encode(tok, texts, texts, max_length=128, cache_dir=tmp_path)
-    assert encode(tok, texts, texts, max_length=128, cache_dir=tmp_path).token_type_ids == pairs.token_type_ids
+    again = encode(tok, texts, texts, max_length=128, cache_dir=tmp_path)
+    assert as_lists(again.token_type_ids) == as_lists(pairs.token_type_ids)
+    assert as_lists(pairs.token_type_ids) == tok(texts, texts, truncation=True, max_length=128)["token_type_ids"]
+
+
+def test_ids_are_int32_arrays_tokenized_in_chunks_as_in_one_call(small_model, imdb_sample, monkeypatch):
+    """Chunked tokenization (to keep the tokenizer's full output small) changes nothing in the ids."""
+    from transformers import AutoTokenizer
+
+    from textfit import batching
+
+    tok = AutoTokenizer.from_pretrained(small_model)
+    texts = [json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()][:30]
+    whole = batching.encode_windows(tok, texts, max_length=64)
+    monkeypatch.setattr(batching, "CHUNK", 7)
+    data = encode(tok, texts, max_length=128, labels=[0] * 30)
+    assert all(ids.dtype == np.int32 for ids in data.input_ids)
+    assert as_lists(data.input_ids) == tok(texts, truncation=True, max_length=128)["input_ids"]
+    windows, owners = batching.encode_windows(tok, texts, max_length=64)
+    assert as_lists(windows.input_ids) == as_lists(whole[0].input_ids) and owners == whole[1]
+    batch = collate(data, [3, 0, 29], tok.pad_token_id, multiple=32)
+    for row, i in enumerate([3, 0, 29]):
+        n = len(data.input_ids[i])
+        assert batch["input_ids"][row, :n].tolist() == data.input_ids[i].tolist()
+        assert batch["attention_mask"][row].sum().item() == n
+        assert (batch["input_ids"][row, n:] == tok.pad_token_id).all()
 
 
 def test_collate_rounds_width_up_to_a_multiple(small_model):
@@ -91,7 +122,7 @@ def test_truncation_keeps_head_tail_or_both(small_model, imdb_sample):
     review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
     words = tokenizer(review, add_special_tokens=False)["input_ids"]
     assert len(words) > 600
-    kept = {t: encode(tokenizer, [review], max_length=128, truncation=t).input_ids[0] for t in TRUNCATIONS}
+    kept = {t: encode(tokenizer, [review], max_length=128, truncation=t).input_ids[0].tolist() for t in TRUNCATIONS}
     for ids in kept.values():
         assert len(ids) == 128 and ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
     assert kept["head"][1:-1] == words[:126]
@@ -139,7 +170,7 @@ def test_windows_cover_a_long_text_and_average_their_scores(small_model, imdb_sa
     review = max((json.loads(line)["text"] for line in (imdb_sample / "test.jsonl").open()), key=len)
     words = tokenizer(review, add_special_tokens=False)["input_ids"]
     data, owners = encode_windows(tokenizer, [review, "short one"], max_length=64)
-    content = [ids[1:-1] for ids, owner in zip(data.input_ids, owners, strict=True) if owner == 0]
+    content = [ids[1:-1].tolist() for ids, owner in zip(data.input_ids, owners, strict=True) if owner == 0]
     assert content[0] == words[:62] and content[-1][-1] == words[-1]  # from the first token to the last
     assert all(len(ids) <= 64 for ids in data.input_ids) and owners.count(1) == 1
     assert content[1][:31] == words[31:62]  # windows overlap by half

@@ -3,6 +3,10 @@
 Padding every batch to max_length wastes a quarter of the compute on IMDB at 256 tokens and half at 512
 (../shared/notes/cpu-baselines.md). Training batches are grouped by length inside shuffled mega-batches,
 so the order stays random; evaluation and prediction batches are simply sorted by length.
+
+Token ids are kept as one int32 array per text, tokenized a chunk of texts at a time: as Python lists, with the
+tokenizer's whole output alive at once, the 50,000 texts of a full-IMDB run held about 2 GB more
+(results/memory.md).
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ from textfit.errors import ConfigError
 from textfit.io import cache_root
 
 MEGABATCH_MULT = 50  # batches per sorted group: ~1% padding left, order still random (Trainer uses 50 too)
+CHUNK = 1000  # texts per tokenizer call: its full output costs ~100 bytes per token beyond the ids, and the
+# allocator keeps what it frees, so one call over 25,000 reviews left ~1 GB behind (results/memory.md)
 
 
 @dataclass
 class Encoded:
     """Token ids of a list of texts (and their labels, when known)."""
 
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]] | None
+    input_ids: list[np.ndarray]  # int32, one array per text (4 bytes a token; a list of ints costs ~36)
+    token_type_ids: list[np.ndarray] | None
     labels: list[Any] | None = None  # class indices, multi-hot lists or target values
 
     def __len__(self) -> int:
@@ -66,15 +72,12 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, 
     if path is not None and path.is_file():
         input_ids, token_types = _load_cached(path)
     elif truncation == "head":
-        out = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
-                        max_length=max_length, padding=False)
-        input_ids = out["input_ids"]
-        token_types = out.get("token_type_ids") if pairs is not None else None
+        input_ids, token_types = token_ids(tokenizer, texts, pairs, truncation=True, max_length=max_length)
     else:
         prefix, suffix = special_tokens_around(tokenizer)
         budget = max_length - len(prefix) - len(suffix)
-        content = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        input_ids = [prefix + keep_tokens(ids, budget, truncation) + suffix for ids in content]
+        content, _ = token_ids(tokenizer, texts, add_special_tokens=False, truncation=False)
+        input_ids = [np.concatenate((prefix, keep_tokens(ids, budget, truncation), suffix)) for ids in content]
         token_types = None
     if path is not None and not path.is_file():
         _save_cached(path, input_ids, token_types)
@@ -88,15 +91,31 @@ def encode_windows(tokenizer, texts: Sequence[str], *, max_length: int) -> tuple
     budget = max_length - len(prefix) - len(suffix)
     stride = max(1, budget // 2)
     windows, owners = [], []
-    for i, ids in enumerate(tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]):
+    for i, ids in enumerate(token_ids(tokenizer, texts, add_special_tokens=False, truncation=False)[0]):
         start = 0
         while True:
-            windows.append(prefix + ids[start:start + budget] + suffix)
+            windows.append(np.concatenate((prefix, ids[start:start + budget], suffix)))
             owners.append(i)
             if start + budget >= len(ids):
                 break
             start += stride
     return Encoded(windows, None), owners
+
+
+def token_ids(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
+              **options: Any) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """The tokenizer's ids (and, for pairs, token types) as int32 arrays, CHUNK texts at a time."""
+    ids: list[np.ndarray] = []
+    with_types = pairs is not None and "token_type_ids" in tokenizer.model_input_names  # RoBERTa's have none
+    types: list[np.ndarray] | None = [] if with_types else None
+    for start in range(0, len(texts), CHUNK):
+        out = tokenizer(list(texts[start:start + CHUNK]),
+                        list(pairs[start:start + CHUNK]) if pairs is not None else None,
+                        padding=False, return_attention_mask=False, **options)
+        ids += [np.asarray(row, dtype=np.int32) for row in out["input_ids"]]
+        if types is not None:
+            types += [np.asarray(row, dtype=np.int32) for row in out["token_type_ids"]]
+    return ids, types
 
 
 def average_windows(per_window: np.ndarray, owners: Sequence[int], texts: int) -> np.ndarray:
@@ -106,23 +125,24 @@ def average_windows(per_window: np.ndarray, owners: Sequence[int], texts: int) -
     return out / np.bincount(np.asarray(owners), minlength=texts)[:, None]
 
 
-def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
+def special_tokens_around(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """The ids the tokenizer puts before and after a single text ([CLS] ... [SEP], <s> ... </s>)."""
     full = tokenizer("a")["input_ids"]
     content = tokenizer("a", add_special_tokens=False)["input_ids"]
     for start in range(len(full) - len(content) + 1):
         if full[start:start + len(content)] == content:
-            return full[:start], full[start + len(content):]
+            return (np.asarray(full[:start], dtype=np.int32),
+                    np.asarray(full[start + len(content):], dtype=np.int32))
     raise ConfigError(f"cannot tell where {type(tokenizer).__name__} puts its special tokens; use truncation=head")
 
 
-def keep_tokens(ids: list[int], budget: int, truncation: str) -> list[int]:
+def keep_tokens(ids: np.ndarray, budget: int, truncation: str) -> np.ndarray:
     if len(ids) <= budget:
         return ids
     if truncation == "tail":
         return ids[-budget:]
     head = int(budget * HEAD_SHARE)
-    return ids[:head] + ids[len(ids) - (budget - head):]
+    return np.concatenate((ids[:head], ids[len(ids) - (budget - head):]))
 
 
 def _cache_key(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> str:
@@ -142,13 +162,13 @@ def _cache_key(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max
     return digest.hexdigest()[:32]
 
 
-def _flatten(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def _flatten(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
-    return np.fromiter((i for r in rows for i in r), dtype=np.int32, count=int(offsets[-1])), offsets
+    return (np.concatenate(rows) if rows else np.zeros(0)).astype(np.int32), offsets
 
 
-def _save_cached(path: Path, input_ids: list[list[int]], token_types: list[list[int]] | None) -> None:
+def _save_cached(path: Path, input_ids: list[np.ndarray], token_types: list[np.ndarray] | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(zip(("ids", "offsets"), _flatten(input_ids), strict=True))
     if token_types is not None:
@@ -158,10 +178,11 @@ def _save_cached(path: Path, input_ids: list[list[int]], token_types: list[list[
     os.replace(tmp, path)
 
 
-def _load_cached(path: Path) -> tuple[list[list[int]], list[list[int]] | None]:
+def _load_cached(path: Path) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Each text's ids are a view into the one array read (no copy per text)."""
     with np.load(path) as data:
-        ids, offsets = data["ids"].tolist(), data["offsets"].tolist()
-        types = data["types"].tolist() if "types" in data else None
+        ids, offsets = data["ids"], data["offsets"].tolist()
+        types = data.get("types")
     spans = list(itertools.pairwise(offsets))
     return [ids[a:b] for a, b in spans], ([types[a:b] for a, b in spans] if types is not None else None)
 
@@ -195,22 +216,20 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def collate(data: Encoded, indices: Sequence[int], pad_token_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
     """Pad the selected rows to the longest among them, rounded up to a multiple of `multiple`."""
-    width = max(len(data.input_ids[i]) for i in indices)
-    width = -(-width // multiple) * multiple
-    ids = torch.full((len(indices), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(indices), width), dtype=torch.long)
-    for row, i in enumerate(indices):
-        seq = data.input_ids[i]
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    batch = {"input_ids": ids, "attention_mask": mask}
+    lengths = np.array([len(data.input_ids[i]) for i in indices])
+    width = -(-int(lengths.max()) // multiple) * multiple
+    batch = {"input_ids": _padded(data.input_ids, indices, width, pad_token_id),
+             "attention_mask": torch.from_numpy((np.arange(width) < lengths[:, None]).astype(np.int64))}
     if data.token_type_ids is not None:
-        types = torch.zeros((len(indices), width), dtype=torch.long)
-        for row, i in enumerate(indices):
-            seq = data.token_type_ids[i]
-            types[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        batch["token_type_ids"] = types
+        batch["token_type_ids"] = _padded(data.token_type_ids, indices, width, 0)
     if data.labels is not None:  # class indices; or floats: multi-hot label sets, regression targets
         values = [data.labels[i] for i in indices]
         batch["labels"] = torch.tensor(values, dtype=torch.long if isinstance(values[0], int) else torch.float32)
     return batch
+
+
+def _padded(rows: list[np.ndarray], indices: Sequence[int], width: int, pad: int) -> torch.Tensor:
+    out = np.full((len(indices), width), pad, dtype=np.int64)
+    for row, i in enumerate(indices):
+        out[row, :len(rows[i])] = rows[i]
+    return torch.from_numpy(out)

@@ -76,6 +76,8 @@ def tokenize_part() -> list[dict]:
         row = {"part": "tokenize", "variant": mode, **json.loads(out.stdout.strip().splitlines()[-1])}
         print(json.dumps(row), flush=True)
         rows.append(row)
+    if rows[0]["tokens"] != rows[1]["tokens"]:  # the two ways must make the same ids, or the comparison is void
+        raise SystemExit(f"before and now made different token counts: {rows[0]['tokens']} != {rows[1]['tokens']}")
     return rows
 
 
@@ -109,14 +111,19 @@ def train_run(variant: str, repo: Path, env: dict, steps: int) -> dict:
                "--max-steps", str(steps), "--eval-strategy", "no", "--baseline", "none",
                "--output-dir", f"{tmp}/out"]
         start = time.time()
-        process = subprocess.Popen(cmd, env=env | {"PYTHONPATH": str(repo)}, cwd=repo, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        sampler = RssSampler(process)
-        sampler.start()
-        sampler.read_steps()
-        process.wait()
-        sampler.join()
-    return summary(variant, sampler.samples, time.time() - start, process.returncode)
+        samples, code = sampled(cmd, env | {"PYTHONPATH": str(repo)}, repo)
+    return summary(variant, samples, time.time() - start, code)
+
+
+def sampled(cmd: list[str], env: dict, cwd: Path) -> tuple[list[tuple[float, int, float]], int]:
+    """Run `cmd` to its end with its RSS sampled every second: (time, step logged last, MB) rows, exit code."""
+    process = subprocess.Popen(cmd, env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sampler = RssSampler(process)
+    sampler.start()
+    sampler.read_steps()
+    process.wait()
+    sampler.join()
+    return sampler.samples, process.returncode
 
 
 def summary(variant: str, samples: list[tuple[float, int, float]], seconds: float, code: int) -> dict:

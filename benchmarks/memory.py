@@ -9,10 +9,12 @@ call over all the texts, ids kept as lists of Python ints) and the way it makes 
 `encode_windows`: CHUNK texts per call, one int32 array per text). Reports the process's RSS once they are made,
 and its peak.
 
-train: `textfit train --recipe imdb-distilbert-full --max-steps N --eval-strategy no --baseline none` (checkpoints
-every 100 steps, as the recipe writes them), its RSS sampled every second, for each variant: the code now under
+train: `textfit train --recipe imdb-distilbert-full --eval-strategy no --baseline none` (checkpoints every 100
+steps, as the recipe writes them), its RSS sampled every second and the process killed once it logs step N (the
+final evaluation would take longer than the steps), for each variant: the code now under
 glibc's default malloc; the same with fixed malloc thresholds (GLIBC_TUNABLES: glibc stops raising its mmap
-threshold after large frees, so large tensors are given back to the system when freed); and, with --before COMMIT,
+threshold after large frees, so large tensors are given back to the system when freed); the same with
+malloc_trim(0) every 10 s (free pages inside the heap given back); and, with --before COMMIT,
 the code of that commit (a worktree of it). Reports the RSS at the first step logged, at the last, the growth per
 100 steps between them, the peak, and the seconds. The baseline is off: its forked child would add its own memory.
 """
@@ -40,6 +42,19 @@ DATA = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "true"}
 FIXED_MALLOC = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=16777216"  # 1 MB, 16 MB
+# the same command with glibc's malloc_trim(0) called every 10 s from a thread: the free pages inside the heap go
+# back to the system, the thresholds stay as they are
+TRIMMED = """
+import ctypes, runpy, sys, threading, time
+libc = ctypes.CDLL("libc.so.6")
+def trim():
+    while True:
+        time.sleep(10)
+        libc.malloc_trim(0)
+threading.Thread(target=trim, daemon=True).start()
+sys.argv = ["textfit"] + sys.argv[1:]
+runpy.run_module("textfit", run_name="__main__")
+"""
 
 TOKENIZE = """
 import gzip, json, resource, sys
@@ -98,29 +113,35 @@ class RssSampler(threading.Thread):
             self.samples.append((time.time(), self.step, rss))
             time.sleep(1)
 
-    def read_steps(self) -> None:
+    def read_steps(self, stop_at: int | None = None) -> None:
+        """Follow the process's output; kill it once it logs step `stop_at` (what comes after is not training)."""
         for line in self.process.stdout:
             match = re.match(r"step (\d+):", line)
             if match:
                 self.step = int(match.group(1))
+                time.sleep(1.5)  # a last sample at this step
+                if stop_at is not None and self.step >= stop_at:
+                    self.process.kill()
 
 
-def train_run(variant: str, repo: Path, env: dict, steps: int) -> dict:
+def train_run(variant: str, repo: Path, env: dict, steps: int, trimmed: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "textfit", "train", "--recipe", "imdb-distilbert-full", "--dataset", str(DATA),
-               "--max-steps", str(steps), "--eval-strategy", "no", "--baseline", "none",
-               "--output-dir", f"{tmp}/out"]
+        cmd = [sys.executable, *(["-c", TRIMMED] if trimmed else ["-m", "textfit"]), "train", "--recipe",
+               "imdb-distilbert-full", "--dataset", str(DATA), "--max-steps", str(steps + 50), "--eval-strategy",
+               "no", "--baseline", "none", "--output-dir", f"{tmp}/out"]
         start = time.time()
-        samples, code = sampled(cmd, env | {"PYTHONPATH": str(repo)}, repo)
+        samples, code = sampled(cmd, env | {"PYTHONPATH": str(repo)}, repo, stop_at=steps)
     return summary(variant, samples, time.time() - start, code)
 
 
-def sampled(cmd: list[str], env: dict, cwd: Path) -> tuple[list[tuple[float, int, float]], int]:
-    """Run `cmd` to its end with its RSS sampled every second: (time, step logged last, MB) rows, exit code."""
+def sampled(cmd: list[str], env: dict, cwd: Path,
+            stop_at: int | None = None) -> tuple[list[tuple[float, int, float]], int]:
+    """Run `cmd` with its RSS sampled every second, to its end or to step `stop_at` (the final evaluation of 25,000
+    reviews would take longer than the steps): (time, step logged last, MB) rows, and the exit code."""
     process = subprocess.Popen(cmd, env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = RssSampler(process)
     sampler.start()
-    sampler.read_steps()
+    sampler.read_steps(stop_at)
     process.wait()
     sampler.join()
     return sampler.samples, process.returncode
@@ -137,17 +158,18 @@ def summary(variant: str, samples: list[tuple[float, int, float]], seconds: floa
 
 
 def train_part(steps: int, before: str | None) -> list[dict]:
-    variants = [("now, glibc malloc defaults", REPO, ENV),
-                (f"now, GLIBC_TUNABLES={FIXED_MALLOC}", REPO, ENV | {"GLIBC_TUNABLES": FIXED_MALLOC})]
+    variants = [("now, glibc malloc defaults", REPO, ENV, False),
+                (f"now, GLIBC_TUNABLES={FIXED_MALLOC}", REPO, ENV | {"GLIBC_TUNABLES": FIXED_MALLOC}, False),
+                ("now, malloc_trim(0) every 10 s", REPO, ENV, True)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         if before:
             subprocess.run(["git", "worktree", "add", "--detach", f"{tmp}/before", before], cwd=REPO, check=True,
                            capture_output=True)
-            variants.insert(0, (f"code of {before}, glibc malloc defaults", Path(tmp) / "before", ENV))
+            variants.insert(0, (f"code of {before}, glibc malloc defaults", Path(tmp) / "before", ENV, False))
         try:
-            for variant, repo, env in variants:
-                rows.append(train_run(variant, repo, env, steps))
+            for variant, repo, env, trimmed in variants:
+                rows.append(train_run(variant, repo, env, steps, trimmed))
                 print(json.dumps(rows[-1]), flush=True)
         finally:
             if before:

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality bench-tasks bench-serve bench-distill bench-budget serve-demo clean
+.PHONY: setup demo test test-fast lint bench-train bench-predict bench-predict-memory bench-multilingual bench-quality bench-tasks bench-serve bench-distill bench-budget bench-train-memory serve-demo clean
 
 setup: $(VENV)/.installed
 
@@ -65,6 +65,9 @@ bench-distill: setup
 
 bench-budget: setup
 	$(PY) benchmarks/budget.py
+
+bench-train-memory: setup
+	$(PY) benchmarks/memory.py
 
 # after `make demo`: the service for the demo model on http://127.0.0.1:8000 (a page at /, docs at /docs)
 serve-demo: setup

@@ -32,6 +32,7 @@ from textfit.training.budget import (
     epochs_for,
     make_plan,
     parse_budget,
+    refit,
     replan,
     worth_timing,
 )
@@ -110,6 +111,27 @@ def test_windows_make_each_evaluation_cost_what_reading_the_texts_whole_costs():
     assert whole.eval_seconds / whole.eval_examples == pytest.approx(
         4 * truncated.eval_seconds / truncated.eval_examples, rel=0.1)
     assert whole.eval_examples < truncated.eval_examples and whole.eta <= whole.budget
+
+
+def test_the_first_evaluation_fits_the_step_count_to_what_the_run_has_measured():
+    """SST-2 at 10 min ended after 463 s: the probe had put steps 15% and an evaluation 2.4x too high. At the first
+    evaluation the run knows both: the step count then fills the time left (less the margin), evaluations due
+    at the same cadence included, and not one step more."""
+    plan = make_plan(_run(60_000, 872), 600, 10, _probe([20] * 99 + [70]), set())
+    pace, one_eval, done, every = plan.step_seconds * 0.85, plan.eval_seconds / 2.4, 447, 447
+    deadline = Deadline(time.time() + 420, plan.eval_seconds, plan.write_seconds, plan.step_seconds,
+                        taken=[pace] * done, measured_eval=one_eval)
+    steps = refit(plan, deadline, done, 10_000, every)
+    room = deadline.left() - SAFETY * plan.budget - deadline.writing()
+
+    def needs(n: int) -> float:
+        return (n - done) * pace + ((n - 1) // every - done // every + 1) * one_eval
+
+    assert steps > done + 1000 and needs(steps) <= room < needs(steps + 1)
+    assert refit(plan, deadline, done, ceiling=1200, eval_steps=every) == 1200  # never past MAX_EPOCHS of the data
+    late = Deadline(time.time() + 5, plan.eval_seconds, plan.write_seconds, plan.step_seconds, taken=[pace] * done,
+                    measured_eval=one_eval)
+    assert refit(plan, late, done, 10_000, every) == done + 1  # out of time: the deadline decides
 
 
 def test_the_step_count_is_fitted_to_the_real_steps():
@@ -218,8 +240,10 @@ def test_a_run_on_real_data_ends_inside_its_budget_on_a_busy_cpu(small_model, tm
     steps, planned_steps = (int(n.replace(",", "")) for n in re.search(r": ([\d,]+) steps instead of ([\d,]+)",
                                                                           replanned).groups())
     assert steps < planned_steps
+    # the first evaluation may have fitted it again, to the pace since and its own seconds: the last count holds
+    final = int(re.findall(r": ([\d,]+) steps instead of", history["plan"]["line"])[-1].replace(",", ""))
     per_epoch = math.ceil((recipe["max_train_samples"] or 25_000) / recipe["train_batch_size"])
-    assert math.ceil(recipe["epochs"] * per_epoch) == steps  # the saved recipe repeats the re-planned run
+    assert math.ceil(recipe["epochs"] * per_epoch) == final  # the saved recipe repeats the re-planned run
     if history["stopped_early"]:  # the second process slowed it again: it says so, and what it kept
         assert "the time budget ran out" in history["stop_reason"] and "the time budget ran out" in card
     cut = re.search(r"scored on ([\d,]+) of the ([\d,]+) evaluation texts", history["stop_reason"] or "")

@@ -12,7 +12,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,15 @@ def save_last(accelerator: Accelerator, folder: Path, state: TrainState, config:
     if accelerator.is_main_process:
         replace_dir(staging, folder / "last")
     accelerator.wait_for_everyone()
+
+
+def saved_settings(folder: Path, names: Iterable[str]) -> dict[str, Any]:
+    """These settings as checkpoints/last saved them (nothing when there is no checkpoint yet)."""
+    recipe = folder / "last" / "recipe.yaml"
+    if not recipe.is_file():
+        return {}
+    saved = yaml.safe_load(recipe.read_text())
+    return {name: saved[name] for name in names if name in saved}
 
 
 def default_settings() -> dict[str, Any]:

@@ -57,10 +57,11 @@ from textfit.training.budget import (
     make_plan,
     parse_budget,
     probe,
+    refit,
     replan,
 )
 from textfit.training.callbacks import Callback, Console, StepReport, Tracking
-from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last
+from textfit.training.checkpoints import check_output_dir, load_last, save_best, save_last, saved_settings
 from textfit.training.evaluation import gathered_logits
 from textfit.training.model import (
     enable_fast_dropout,
@@ -111,6 +112,7 @@ class FineTune:
         self.fixed, self.started, self.deadline_at = set(fixed), started or time.time(), deadline
         self.plan: Plan | None = None  # what a time budget planned
         self.replan_at: int | None = None  # the step after which a fresh plan fits its step count to real steps
+        self.refit_due = False  # a fresh plan fits its step count again at its first evaluation (budget.refit)
         self.deadline: Deadline | None = None  # when the folder must be written by, with a time budget
         self.callbacks = [Console(), Tracking()] if callbacks is None else callbacks
         self.checkpoints = Path(config.output_dir) / "checkpoints"
@@ -210,10 +212,14 @@ class FineTune:
         # before the first evaluation and checkpoint, so that every checkpoint holds the step count the run ends at
         first_eval = self.plan.settings["eval_steps"] if self.plan.settings["eval_strategy"] == "steps" else 0
         self.replan_at = min(REPLAN_AFTER, first_eval - 1) if first_eval else REPLAN_AFTER
-        if resumed or self.replan_at < 3 or {"epochs", "max_steps"} & self.fixed:
-            self.replan_at = None  # too few steps to time, or the flags fixed the length of the run
-        self.config = dataclasses.replace(cfg, **{**self.plan.settings, **self.plan.replanned_settings},
-                                          time_budget=None)
+        adjustable = not resumed and not {"epochs", "max_steps"} & self.fixed  # else the flags fixed the length
+        if not adjustable or self.replan_at < 3:
+            self.replan_at = None  # too few steps to time, or nothing to fit
+        self.refit_due = adjustable and self.plan.settings["eval_strategy"] == "steps"
+        settings = {**self.plan.settings, **self.plan.replanned_settings}
+        if resumed:  # the checkpoint's own step count: plan.json may hold a fit made after it was written
+            settings |= saved_settings(self.checkpoints, self.plan.replanned_settings)
+        self.config = dataclasses.replace(cfg, **settings, time_budget=None)
         self.data.train = seeded_subset(self.data.train, self.config.max_train_samples, cfg.seed)
         self.data.eval = seeded_subset(self.data.eval, self.config.max_eval_samples, cfg.seed)
         self.deadline = Deadline(self.started + budget, self.plan.eval_seconds, self.plan.write_seconds,
@@ -373,14 +379,32 @@ class FineTune:
             changed["eval_steps"] = math.ceil(fitted.steps / fitted.evaluations)
         fewer = (f", {fitted.evaluations} evaluation(s) instead of {plan.evaluations}"
                  if fitted.evaluations != plan.evaluations else "")
-        plan.replanned = (f"re-planned after {done} steps at {fitted.step_seconds:.3f} s each (the probe said "
-                          f"{plan.step_seconds:.3f}): {fitted.steps:,} steps instead of {self.total_steps:,}{fewer}")
-        plan.replanned_settings = changed
-        self.config, self.total_steps = dataclasses.replace(cfg, **changed), fitted.steps
-        retarget(self.scheduler, self.config, fitted.steps)
+        self._apply_fit(fitted.steps, changed, f"re-planned after {done} steps at {fitted.step_seconds:.3f} s each "
+                        f"(the probe said {plan.step_seconds:.3f}): {fitted.steps:,} steps instead of "
+                        f"{self.total_steps:,}{fewer}")
+
+    def _refit(self) -> None:
+        """At the first evaluation, fit the step count again to the pace of every step so far and the evaluation's
+        own seconds (budget.refit); before its checkpoint, so every checkpoint holds the step count the run ends at."""
+        self.refit_due = False
+        done, every = self.state.global_step, self.config.eval_steps
+        ceiling = max(done + 1, math.ceil(MAX_EPOCHS * self.steps_per_epoch))
+        steps = broadcast(refit(self.plan, self.deadline, done, ceiling, every) if self.is_main else None, self.world)
+        if steps != self.total_steps:
+            self._apply_fit(steps, {"epochs": epochs_for(steps, self.steps_per_epoch)},
+                            f"re-fitted at the first evaluation (step {done}, {self.deadline.measured_eval:.1f} s): "
+                            f"{steps:,} steps instead of {self.total_steps:,}")
+
+    def _apply_fit(self, steps: int, changed: dict[str, Any], line: str) -> None:
+        """Run to `steps` from here (the schedule retargeted), and record why in the plan the recipe will repeat."""
+        plan = self.plan
+        plan.replanned = f"{plan.replanned}; {line}" if plan.replanned else line
+        plan.replanned_settings = {**plan.replanned_settings, **changed}
+        self.config, self.total_steps = dataclasses.replace(self.config, **changed), steps
+        retarget(self.scheduler, self.config, steps)
         if self.is_main:
             atomic_write_json(self.checkpoints / "plan.json", dataclasses.asdict(plan))
-        self._emit("on_replan", plan.replanned)
+        self._emit("on_replan", line)
 
     def _out_of_time(self) -> bool:
         """The deadline's call, made by the main process for all (clocks and step times differ a little)."""
@@ -459,7 +483,9 @@ class FineTune:
         patience = cfg.early_stopping_patience
         if patience and st.evals_since_best >= patience and st.global_step < self.total_steps:
             self._stop(f"early stopping: {key} has not improved for {patience} evaluations")
-        save_last(self.accelerator, self.checkpoints, st, cfg)
+        if self.refit_due and st.global_step < self.total_steps and not st.stopped_early:
+            self._refit()
+        save_last(self.accelerator, self.checkpoints, st, self.config)
 
     def _save_best(self) -> None:
         model = self.accelerator.unwrap_model(self.model)

@@ -304,6 +304,10 @@ class Deadline:
     def left(self) -> float:
         return self.end - time.time()
 
+    def mean_step(self) -> float:
+        """The real steps' mean seconds, the first one left out (it warms kernels and caches up)."""
+        return float(np.mean(self.taken[1:] or self.taken))
+
     def note_step(self, seconds: float, main_thread_cpu: float | None = None) -> None:
         self.taken.append(seconds)
         self.step_seconds = max(seconds, 0.9 * self.step_seconds)
@@ -367,7 +371,7 @@ def replan(plan: Plan, deadline: Deadline, done: int, ceiling: int) -> Replan:
     so far, between one more step and `ceiling` (MAX_EPOCHS of the data). Evaluation is expected to slow down as the
     steps did (never to speed up), and to keep within EVAL_SHARE of the budget: fewer evaluations when they would
     take more."""
-    real = float(np.mean(deadline.taken[1:] or deadline.taken))
+    real = deadline.mean_step()
     slower = max(1.0, real / plan.step_seconds) if plan.step_seconds > 0 else 1.0
     one_eval = plan.eval_seconds * slower
     evaluations = plan.evaluations
@@ -383,7 +387,7 @@ def refit(plan: Plan, deadline: Deadline, done: int, ceiling: int, eval_steps: i
     the same cadence and the folder, fits the time left less the margin, at the pace of every step so far and the
     evaluation's measured seconds. The probe's estimates of both ran high on short texts (SST-2 at 10 min: steps
     15%, an evaluation 2.4x), and the run ended with 23% of its budget unused (results/budget.md)."""
-    pace = float(np.mean(deadline.taken[1:] or deadline.taken))
+    pace = deadline.mean_step()
     room = deadline.left() - SAFETY * plan.budget - deadline.writing()
 
     def needs(steps: int) -> float:

@@ -354,6 +354,8 @@ class FineTune:
             cfg = self.config  # the re-planned settings decide what is due from this step on
         end_of_epoch, last = st.step_in_epoch >= self.steps_per_epoch, st.global_step >= self.total_steps
         out_of_time = not last and self._out_of_time()
+        if out_of_time:
+            self.refit_due = False  # this evaluation ends the run: no step count is left to fit
         if eval_due(cfg, st.global_step, end_of_epoch, last) or (out_of_time and self.deadline.can_evaluate()):
             self._evaluate_and_checkpoint()
         elif (end_of_epoch and cfg.eval_strategy == "no") or (cfg.save_steps and st.global_step % cfg.save_steps == 0):

@@ -38,7 +38,12 @@ def test_export_onnx_and_int8_agree_with_pytorch(trained_copy, sst2_sample):
     torch_probs = tf.load(trained_copy, backend="torch", precision="fp32").predict_proba(texts)
     onnx_probs = tf.load(trained_copy, backend="onnx").predict_proba(texts)
     np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
-    assert (auto.predict_proba(texts).argmax(1) == torch_probs.argmax(1)).mean() >= 0.95
+    # int8 moves each probability a little (under 0.07 here), so it flips only the labels fp32 was unsure of; how
+    # many texts sit that close to 0.5 depends on the weights, which differ by CPU kind (bf16 training where it is
+    # native: 4 of these 64, each under 0.55), so the 0.95 share is held on the export's 300 texts above
+    auto_probs = auto.predict_proba(texts)
+    assert np.abs(auto_probs - torch_probs).max() < 0.1
+    assert (auto_probs.argmax(1) == torch_probs.argmax(1)).mean() >= 0.9
 
     # the folder still loads in the ecosystem as it is
     from transformers import pipeline

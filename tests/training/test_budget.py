@@ -233,13 +233,15 @@ def test_a_run_on_real_data_ends_inside_its_budget_on_a_busy_cpu(small_model, tm
     planned = next(line for line in output.splitlines() if line.startswith("plan: "))
     card = (out / "README.md").read_text()
     assert f"Trained within a time budget; {planned}" in card
-    # the steps ran slower than the probe said: the step count was fitted to them, and the saved recipe follows
+    # the steps' pace differed from the probe's: the step count was fitted to it, and the saved recipe follows.
+    # Slower here alone; under `pytest -n auto` the other worker may have crowded the probe and gone quiet since
+    # (CI: a re-plan to 80 steps instead of 75), so the direction is read from the paces the line prints
     replanned = next(line for line in output.splitlines() if line.startswith("re-planned after "))
     history = history_of(out)
     assert replanned in card and f"; {replanned}" in history["plan"]["line"]
-    steps, planned_steps = (int(n.replace(",", "")) for n in re.search(r": ([\d,]+) steps instead of ([\d,]+)",
-                                                                          replanned).groups())
-    assert steps < planned_steps
+    paced, probed, steps, planned_steps = (float(n.replace(",", "")) for n in re.search(
+        r"at ([\d.]+) s each \(the probe said ([\d.]+)\): ([\d,]+) steps instead of ([\d,]+)", replanned).groups())
+    assert steps < planned_steps or paced <= probed, replanned  # slower steps: fewer of them
     # the first evaluation may have fitted it again, to the pace since and its own seconds: the last count holds
     final = int(re.findall(r": ([\d,]+) steps instead of", history["plan"]["line"])[-1].replace(",", ""))
     per_epoch = math.ceil((recipe["max_train_samples"] or 25_000) / recipe["train_batch_size"])

@@ -46,6 +46,15 @@ IMDB = REPO.parent / "shared" / "data" / "imdb"
 RESULTS = REPO / "benchmarks" / "results"
 VARIANTS = ("trainer-default", "trainer-best", "textfit", "textfit-no-baseline")
 CURVE_VARIANTS = VARIANTS[:3]  # time to accuracy: the baseline beside textfit does not change its curve
+# textfit with one speed default turned off (--variants textfit,textfit-no-grouping,...): which default, if any,
+# costs accuracy per step. Each also leaves the TF-IDF baseline out, which does not touch the model.
+ABLATIONS = {
+    "textfit-no-baseline": [],
+    "textfit-no-grouping": ["--no-group-by-length"],
+    "textfit-fp32": ["--precision", "fp32"],
+    "textfit-no-fast-dropout": ["--no-fast-dropout"],
+    "textfit-pad-1": ["--pad-to-multiple-of", "1"],
+}
 
 NOTES = """\
 ## What textfit does for speed, and what it left out
@@ -192,14 +201,16 @@ def trainer_script(best: bool, data: Path, out: Path, seed: int, eval_every: int
 
 
 def textfit_command(data: Path, out: Path, seed: int, eval_every: int | None, model_path: str,
-                    baseline: bool = True) -> list[str]:
+                    variant: str = "textfit") -> list[str]:
     cmd = [sys.executable, "-m", "textfit", "train", "--dataset", str(data), "--eval-split", "test",
            "--output-dir", str(out), "--model", model_path, "--learning-rate", str(LR), "--train-batch-size",
            str(BATCH), "--eval-batch-size", str(EVAL_BATCH), "--epochs", "1", "--seed", str(seed),
            "--max-length", str(MAX_LENGTH), "--logging-steps", "10000", "--no-tokenize-cache", "--overwrite"]
     if eval_every:
         cmd += ["--eval-strategy", "steps", "--eval-steps", str(eval_every)]
-    return cmd + ([] if baseline else ["--baseline", "none"])
+    if variant == "textfit":
+        return cmd
+    return cmd + ["--baseline", "none"] + ABLATIONS[variant]
 
 
 def read_textfit(out: Path, data: Path) -> dict:
@@ -226,7 +237,7 @@ def read_textfit(out: Path, data: Path) -> dict:
 def run_variant(variant: str, data: Path, workdir: Path, seed: int, eval_every: int | None, model: str) -> dict:
     out = workdir / f"{variant}-seed{seed}"
     if variant.startswith("textfit"):
-        cmd = textfit_command(data, out, seed, eval_every, model, baseline=variant == "textfit")
+        cmd = textfit_command(data, out, seed, eval_every, model, variant)
     else:
         cmd = [sys.executable, __file__, "--run-trainer", variant, "--data", str(data), "--out", str(out),
                "--seed", str(seed), "--model", model] + (["--eval-every", str(eval_every)] if eval_every else [])
@@ -378,7 +389,7 @@ def speed_report(args: argparse.Namespace, results: dict[str, list[dict]], ceili
         "",
         NOTES,
         f"Command: python benchmarks/train_speed.py --repeats {args.repeats} --train-samples {args.train_samples} "
-        f"--eval-samples {args.eval_samples}{name_flag(args)}",
+        f"--eval-samples {args.eval_samples}{variants_flag(args)}{name_flag(args)}",
     ])
     return report, rows
 
@@ -423,6 +434,10 @@ def speed_table(rows: list[dict], results: dict[str, list[dict]]) -> list[str]:
 
 def name_flag(args: argparse.Namespace) -> str:
     return f" --results-name {args.results_name}" if args.results_name else ""
+
+
+def variants_flag(args: argparse.Namespace) -> str:
+    return f" --variants {args.variants}" if args.variants else ""
 
 
 def baseline_note(results: dict[str, list[dict]]) -> list[str]:
@@ -480,7 +495,7 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
         "",
         f"Command: python benchmarks/train_speed.py --time-to-accuracy {target} --train-samples "
         f"{args.train_samples} --eval-samples {args.eval_samples} --eval-every {args.eval_every} "
-        f"--repeats {args.repeats}{name_flag(args)}",
+        f"--repeats {args.repeats}{variants_flag(args)}{name_flag(args)}",
     ])
     return report, summary
 
@@ -517,7 +532,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-samples", type=int, default=1600, help="one epoch over this many reviews (100 steps)")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--variants", help=f"default: {','.join(VARIANTS)}; with --time-to-accuracy "
-                                           f"{','.join(CURVE_VARIANTS)}")
+                                           f"{','.join(CURVE_VARIANTS)}; textfit without one default: "
+                                           f"{','.join(ABLATIONS)}")
     parser.add_argument("--time-to-accuracy", type=float, metavar="TARGET",
                         help="instead: evaluate every --eval-every steps and report the training time each variant "
                              "takes to reach TARGET validation accuracy (e.g. 0.85 with --train-samples 3000 "

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from collections import Counter
 
+import yaml
+
 from tests.conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "train_speed.py"
@@ -52,3 +54,26 @@ def test_each_variant_is_scored_against_its_own_labels(small_model, tmp_path):
     assert json.loads((results / "train_speed-again.json").read_text())["raw"] == raw
     assert "--results-name train_speed-again" in (results / "train_speed-again.md").read_text()
     assert (results / "train_speed.md").read_text() == table
+
+
+def test_an_ablation_runs_textfit_with_that_default_off(small_model, tmp_path):
+    """`--variants textfit-no-grouping,...` is how a default's cost per step is measured: each variant's run must
+    really have that default off (and the rest on), or the A/B compares textfit with itself."""
+    results = tmp_path / "results"
+    command = [sys.executable, str(SCRIPT), "--repeats", "1", "--train-samples", "32", "--eval-samples", "40",
+               "--time-to-accuracy", "0.99", "--eval-every", "1", "--variants", "textfit-no-grouping,textfit-fp32",
+               "--model", str(small_model), "--workdir", str(tmp_path / "work"), "--results-dir", str(results),
+               "--results-name", "ablation"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recorded = {variant: yaml.safe_load((tmp_path / "work" / f"{variant}-seed42" / "recipe.yaml").read_text())
+                for variant in ("textfit-no-grouping", "textfit-fp32")}
+    assert recorded["textfit-no-grouping"]["group_by_length"] is False
+    assert recorded["textfit-fp32"]["group_by_length"] is True
+    assert recorded["textfit-fp32"]["precision"] == "fp32"
+    assert all(r["baseline"] == "none" for r in recorded.values())
+    raw = json.loads((results / "ablation.json").read_text())["raw"]
+    assert [r["precision"] for r in raw["textfit-fp32"]] == ["fp32"]
+    # a curve for each: one evaluation per step of the epoch (32 reviews, batch 16)
+    assert [len(r["curve"]) for r in raw["textfit-no-grouping"]] == [2]
+    assert "--variants textfit-no-grouping,textfit-fp32" in (results / "ablation.md").read_text()

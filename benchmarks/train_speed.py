@@ -471,6 +471,10 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
         for r in runs:
             curves.append(f"- {variant}, seed {r['seed']}: " + ", ".join(f"{s}: {a:.3f}" for s, _, a in r["curve"]))
     verdict = []
+    for variant in results:
+        if variant in ABLATIONS and summary.get(variant) and summary.get("textfit"):
+            verdict.append(f"{variant} reaches {target} in {summary[variant] / summary['textfit']:.2f}x textfit's "
+                           "time (medians).")
     if summary.get("textfit"):
         for peer in ("trainer-default", "trainer-best"):
             if summary.get(peer):
@@ -490,6 +494,10 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
         "",
         *verdict,
         "",
+        "Accuracy by step, median over the seeds (learning per step, whatever a step costs):",
+        "",
+        *per_step_table(results),
+        "",
         "Accuracy at each evaluation (step: accuracy):",
         *curves,
         "",
@@ -498,6 +506,16 @@ def time_to_accuracy_report(args: argparse.Namespace, results: dict[str, list[di
         f"--repeats {args.repeats}{variants_flag(args)}{name_flag(args)}",
     ])
     return report, summary
+
+
+def per_step_table(results: dict[str, list[dict]]) -> list[str]:
+    """Each variant's median accuracy at each evaluated step: the variants' learning per step side by side."""
+    steps = sorted({s for runs in results.values() for r in runs for s, _, _ in r["curve"]})
+    lines = ["| variant | " + " | ".join(str(s) for s in steps) + " |", "|---|" + "---|" * len(steps)]
+    for variant, runs in results.items():
+        at = [[a for r in runs for s, _, a in r["curve"] if s == step] for step in steps]
+        lines.append(f"| {variant} | " + " | ".join(f"{statistics.median(a):.3f}" if a else "-" for a in at) + " |")
+    return lines
 
 
 class Finished:

@@ -76,4 +76,10 @@ def test_an_ablation_runs_textfit_with_that_default_off(small_model, tmp_path):
     assert [r["precision"] for r in raw["textfit-fp32"]] == ["fp32"]
     # a curve for each: one evaluation per step of the epoch (32 reviews, batch 16)
     assert [len(r["curve"]) for r in raw["textfit-no-grouping"]] == [2]
-    assert "--variants textfit-no-grouping,textfit-fp32" in (results / "ablation.md").read_text()
+    table = (results / "ablation.md").read_text()
+    assert "--variants textfit-no-grouping,textfit-fp32" in table
+    # learning per step, side by side: a row of median accuracies at steps 1 and 2 for each variant
+    by_step = table.split("Accuracy by step")[1]
+    for variant in ("textfit-no-grouping", "textfit-fp32"):
+        row = next(line for line in by_step.splitlines() if line.startswith(f"| {variant} |"))
+        assert row.count("|") == 4 and float(row.split("|")[2]) == raw[variant][0]["curve"][0][2]

@@ -235,6 +235,7 @@ def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
     of the int8 student over the same reviews, each scored against the reviews' own labels."""
     from predict_speed import sample, time_variant
 
+    from textfit.backends import pick_backend
     from textfit.run_folder import RunFolder
 
     texts, gold = sample("imdb", "test", PIPELINE_TEXTS)
@@ -245,6 +246,12 @@ def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
         seconds, labels = time_variant(variant, folder, texts)
         out[name] = len(texts) / seconds
         out[f"{name}_accuracy"] = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
+    backend, precision = pick_backend(student_dir)  # what `serve` and `predict` pick here by default
+    if backend == "torch":  # a CPU with AMX: bf16 PyTorch, which leads int8 there
+        seconds, labels = time_variant(f"torch-{precision}", student_dir, texts)
+        out["auto_student"], out["auto_backend"] = len(texts) / seconds, f"torch-{precision}"
+        out["auto_student_accuracy"] = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
+        out["ratio_auto"] = out["auto_student"] / out["pipeline_teacher_fp32"]
     out["fused"] = json.loads((student_dir / "export.json").read_text()).get("fused", False)
     out["student"] = str(student_dir.relative_to(REPO))
     for side, folder in (("teacher", teacher_dir), ("student", student_dir)):  # how much of each review it reads
@@ -400,9 +407,17 @@ def pipeline_sentence(p: dict, option: str) -> str:
             f"{p['pipeline_sorted_teacher_fp32']:.1f} texts/s; the student's int8 graph "
             f"({p.get('student', 'l2-s42-distilled').rsplit('/', 1)[-1]}) {p['int8_student']:.1f} texts/s "
             f"(accuracy {p['int8_student_accuracy']:.4f}): **{p['ratio']:.2f}x** the pipeline as given, "
-            f"{p['ratio_sorted']:.2f}x sorted{reads}. The student's int8 graph: "
+            f"{p['ratio_sorted']:.2f}x sorted{reads}.{auto_sentence(p)} The student's int8 graph: "
             f"{'fused' if p.get('fused') else 'as traced'} (results/onnx_fusion.md); this figure alone: "
             f"`python benchmarks/distill.py --pipeline-only{option}`.")
+
+
+def auto_sentence(p: dict) -> str:
+    if "auto_student" not in p:
+        return ""  # the int8 graph is what textfit serves here
+    return (f" The backend textfit picks for the student on this CPU, {p['auto_backend']}: "
+            f"{p['auto_student']:.1f} texts/s (accuracy {p['auto_student_accuracy']:.4f}), "
+            f"**{p['ratio_auto']:.2f}x** the pipeline as given.")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import random
+import shlex
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,7 @@ SETUPS = {
 LAYERS = (2, 3)
 KINDS = ("labels only", "distilled", "+ unlabelled", "+ unlabelled, teacher's layers")
 PIPELINE_TEXTS = 500  # IMDB test reviews for the int8-student-vs-pipeline figure
+PIPELINE_REPEATS = 3  # rounds of that figure, the variants taking turns; the median counts
 # test reviews outside the evaluation subset. Expected interval on a gap: about +-1.3 points (1.96 x sqrt(0.1 / 2000)
 # with a tenth of the reviews answered differently). SST-2 has none to give: its labelled sentences outside train
 # are the 872 validation ones the models select on (train holds phrases)
@@ -230,27 +232,36 @@ def exported(student: Path) -> Path:
     return student
 
 
-def pipeline_versus_int8(teacher_dir: Path, student_dir: Path) -> dict:
+def pipeline_versus_int8(teacher_dir: Path, student_dir: Path, repeats: int = PIPELINE_REPEATS) -> dict:
     """texts/s of the pipeline (fp32, batch 32, the teacher; as given and at its best, texts sorted by length) and
-    of the int8 student over the same reviews, each scored against the reviews' own labels."""
+    of the int8 student over the same reviews, each scored against the reviews' own labels. The variants take
+    turns, `repeats` rounds, and each one's median time counts: one round alone moved by 15% on a quiet host."""
     from predict_speed import sample, time_variant
 
     from textfit.backends import pick_backend
     from textfit.run_folder import RunFolder
 
     texts, gold = sample("imdb", "test", PIPELINE_TEXTS)
-    out: dict = {"texts": len(texts)}
-    for name, variant, folder in (("pipeline_teacher_fp32", "pipeline", teacher_dir),
-                                  ("pipeline_sorted_teacher_fp32", "pipeline-sorted", teacher_dir),
-                                  ("int8_student", "onnxruntime-int8", student_dir)):
-        seconds, labels = time_variant(variant, folder, texts)
-        out[name] = len(texts) / seconds
-        out[f"{name}_accuracy"] = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
+    variants = {"pipeline_teacher_fp32": ("pipeline", teacher_dir),
+                "pipeline_sorted_teacher_fp32": ("pipeline-sorted", teacher_dir),
+                "int8_student": ("onnxruntime-int8", student_dir)}
     backend, precision = pick_backend(student_dir)  # what `serve` and `predict` pick here by default
     if backend == "torch":  # a CPU with AMX: bf16 PyTorch, which leads int8 there
-        seconds, labels = time_variant(f"torch-{precision}", student_dir, texts)
-        out["auto_student"], out["auto_backend"] = len(texts) / seconds, f"torch-{precision}"
-        out["auto_student_accuracy"] = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
+        variants["auto_student"] = (f"torch-{precision}", student_dir)
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    out: dict = {"texts": len(texts), "repeats": repeats}
+    for _ in range(repeats):
+        for name, (variant, folder) in variants.items():
+            took, labels = time_variant(variant, folder, texts)
+            seconds[name].append(took)
+            accuracy = sum(a == b for a, b in zip(labels, gold, strict=True)) / len(texts)
+            if out.setdefault(f"{name}_accuracy", accuracy) != accuracy:
+                raise SystemExit(f"{name}: labels changed between rounds ({accuracy} vs {out[f'{name}_accuracy']})")
+    for name in variants:
+        out[name] = len(texts) / statistics.median(seconds[name])
+        out[f"{name}_range"] = [len(texts) / max(seconds[name]), len(texts) / min(seconds[name])]
+    if "auto_student" in variants:
+        out["auto_backend"] = variants["auto_student"][0]
         out["ratio_auto"] = out["auto_student"] / out["pipeline_teacher_fp32"]
     out["fused"] = json.loads((student_dir / "export.json").read_text()).get("fused", False)
     out["student"] = str(student_dir.relative_to(REPO))
@@ -275,14 +286,19 @@ def main() -> None:
                         help="results/NAME.json and .md: another CPU kind's table beside the first one")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only the IMDB int8-student-vs-pipeline figure, from the runs already made")
+    parser.add_argument("--pipeline-repeats", type=int, default=PIPELINE_REPEATS,
+                        help="rounds of that figure, the variants taking turns: the median of each counts")
     args = parser.parse_args()
+    command = shlex.join(["python", "benchmarks/distill.py", *sys.argv[1:]])  # written beside what it measured
     extra = parse_settings(args.student_setting)
     store, table = RESULTS / f"{args.results_name}.json", RESULTS / f"{args.results_name}.md"
     results = json.loads(store.read_text()) if store.is_file() else {}
     same_machine(results)
     if args.pipeline_only:
         student = exported(pipeline_student(results["imdb"], min(args.layers), extra))
-        results["imdb"][pipeline_key(extra)] = pipeline_versus_int8(WORK / "imdb" / "teacher", student)
+        results["imdb"][pipeline_key(extra)] = pipeline_versus_int8(WORK / "imdb" / "teacher", student,
+                                                                    args.pipeline_repeats)
+        remember(results["imdb"], command)
         atomic_write_text(store, json.dumps(results, indent=1))
         atomic_write_text(table, report(results, args.results_name))
         print(report(results, args.results_name))
@@ -292,6 +308,7 @@ def main() -> None:
         unlabelled = unlabelled_file(name, teacher_dir)
         entry = results.setdefault(name, {"runs": {}, "machine": machine()})
         entry["teacher"] = json.loads((teacher_dir / "metrics.json").read_text())["eval"]["accuracy"]
+        remember(entry, command)
         for layers in args.layers:
             for seed in args.seeds:
                 entry["runs"].setdefault(run_key(layers, seed, extra), {}).update(  # other kinds' rows stay
@@ -299,10 +316,16 @@ def main() -> None:
                 atomic_write_text(store, json.dumps(results, indent=1))
         if name == "imdb":
             student = exported(pipeline_student(entry, min(args.layers), extra))
-            entry[pipeline_key(extra)] = pipeline_versus_int8(teacher_dir, student)
+            entry[pipeline_key(extra)] = pipeline_versus_int8(teacher_dir, student, args.pipeline_repeats)
         atomic_write_text(store, json.dumps(results, indent=1))
     atomic_write_text(table, report(results, args.results_name))
     print(report(results, args.results_name))
+
+
+def remember(entry: dict, command: str) -> None:
+    """The commands that wrote a dataset's rows, in order, so that the table names what really ran."""
+    if command not in entry.setdefault("commands", []):
+        entry["commands"].append(command)
 
 
 def same_machine(results: dict) -> None:
@@ -338,8 +361,11 @@ def with_gap(row: dict) -> dict:
 def report(results: dict, results_name: str = "distill") -> str:
     option = f" --results-name {results_name}" if results_name != "distill" else ""
     measured_on = "; ".join(sorted({e["machine"] for e in results.values() if "machine" in e})) or machine()
+    commands = [c for entry in results.values() for c in entry.get("commands", [])]
+    ran = ("Commands, in the order they wrote this table: " + "; ".join(f"`{c}`" for c in dict.fromkeys(commands))
+           if commands else f"Command: `python benchmarks/distill.py{option}`")
     lines = ["# Distillation: students of 2 and 3 layers", "", f"Measured on: {measured_on}.", "",
-             f"Command: `python benchmarks/distill.py{option}` (what each row is: its docstring). Accuracy on the "
+             f"{ran} (what each row is: its docstring). Accuracy on the "
              "teacher's evaluation set with its 95% interval; agreement is the share of evaluation texts given the "
              "teacher's answer; a gap is the student's accuracy minus the teacher's in points, on the same texts, "
              "with its 95% paired bootstrap interval: on the evaluation set (where both chose their checkpoint) and "
@@ -401,8 +427,10 @@ def pipeline_sentence(p: dict, option: str) -> str:
     """The int8 student against `transformers.pipeline` fp32 with the teacher, on the same reviews."""
     reads = (f" (the teacher reads {p['teacher_reads']}, the student {p['student_reads']})"
              if "student_reads" in p else "")
+    rounds = (f"; texts/s: medians of {p['repeats']} rounds, the variants taking turns"
+              if p.get("repeats", 1) > 1 else "")
     return (f"IMDB, the same {p['texts']} test reviews at batch 32 (tokenizing included, accuracy against their "
-            f"labels): `transformers.pipeline` fp32 with the teacher {p['pipeline_teacher_fp32']:.1f} texts/s "
+            f"labels{rounds}): `transformers.pipeline` fp32 with the teacher {p['pipeline_teacher_fp32']:.1f} texts/s "
             f"(accuracy {p['pipeline_teacher_fp32_accuracy']:.4f}), the same with the texts sorted by length "
             f"{p['pipeline_sorted_teacher_fp32']:.1f} texts/s; the student's int8 graph "
             f"({p.get('student', 'l2-s42-distilled').rsplit('/', 1)[-1]}) {p['int8_student']:.1f} texts/s "

@@ -40,3 +40,14 @@ def test_the_table_shows_each_gap_with_its_interval_or_the_seeds_range():
     three = {"imdb": {"machine": "a CPU", "teacher": 0.9, "runs": {
         "2/42": {"distilled": row}, "2/43": {"distilled": other}, "2/44": {"distilled": other}}}}
     assert "| -2.0 (-2.0 to -1.2) |" in distill.report(three)
+
+
+def test_the_table_names_the_commands_that_wrote_it():
+    entry = {"machine": "a CPU", "teacher": 0.9, "runs": {}}
+    distill.remember(entry, "python benchmarks/distill.py --only imdb --kinds '+ unlabelled'")
+    distill.remember(entry, "python benchmarks/distill.py --pipeline-only")
+    distill.remember(entry, "python benchmarks/distill.py --only imdb --kinds '+ unlabelled'")  # a rerun: once
+    table = distill.report({"imdb": entry}, "distill-here")
+    assert ("Commands, in the order they wrote this table: `python benchmarks/distill.py --only imdb --kinds "
+            "'+ unlabelled'`; `python benchmarks/distill.py --pipeline-only`") in table
+    assert "Command: `python benchmarks/distill.py --results-name distill-here`" not in table

@@ -144,8 +144,9 @@ def held_out_gap(student: Path, teacher_dir: Path, held: tuple[list[str], list[i
 
 
 def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelled: Path,
-                 extra_settings: dict[str, Any], kinds: tuple[str, ...] = KINDS) -> dict[str, dict]:
-    from textfit.distill import distill, student_config
+                 extra_settings: dict[str, Any], kinds: tuple[str, ...] = KINDS,
+                 retime: bool = False) -> dict[str, dict]:
+    from textfit.distill import distill, retime_sides, student_config
     from textfit.run_folder import RunFolder
     from textfit.training import train
 
@@ -174,6 +175,8 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
         if held:
             rows[kind]["held_out"] = held_out_gap(out, teacher_dir, held)
         speed = out / "distillation.json"
+        if retime and speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
+            retime_sides(teacher_dir, out)  # the same texts, timed again with the harness as it is now
         if speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
             rows[kind]["speed"] = json.loads(speed.read_text())["cpu_backends"]
     return rows
@@ -286,6 +289,8 @@ def main() -> None:
                         help="results/NAME.json and .md: another CPU kind's table beside the first one")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only the IMDB int8-student-vs-pipeline figure, from the runs already made")
+    parser.add_argument("--retime", action="store_true",
+                        help="time the teacher and the timed students of finished runs again (their speed rows)")
     parser.add_argument("--pipeline-repeats", type=int, default=PIPELINE_REPEATS,
                         help="rounds of that figure, the variants taking turns: the median of each counts")
     args = parser.parse_args()
@@ -312,7 +317,8 @@ def main() -> None:
         for layers in args.layers:
             for seed in args.seeds:
                 entry["runs"].setdefault(run_key(layers, seed, extra), {}).update(  # other kinds' rows stay
-                    student_runs(name, teacher_dir, layers, seed, unlabelled, extra, tuple(args.kinds)))
+                    student_runs(name, teacher_dir, layers, seed, unlabelled, extra, tuple(args.kinds),
+                                 args.retime))
                 atomic_write_text(store, json.dumps(results, indent=1))
         if name == "imdb":
             student = exported(pipeline_student(entry, min(args.layers), extra))

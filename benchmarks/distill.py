@@ -386,8 +386,10 @@ def report(results: dict, results_name: str = "distill") -> str:
               "|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         lines += speed_rows(name, entry)
-        for p in (value for key, value in entry.items() if key.startswith("pipeline_vs_int8")):
-            lines += ["", pipeline_sentence(p, option)]
+        for key, p in entry.items():
+            if key.startswith("pipeline_vs_int8"):  # '/max_length=128,truncation=head+tail': that student's
+                settings = key.partition("/")[2].replace(", ", " ")
+                lines += ["", pipeline_sentence(p, option + (f" --student-setting {settings}" if settings else ""))]
     return "\n".join(lines) + "\n"
 
 

@@ -69,11 +69,7 @@ def distill(teacher_dir: str | Path, speed_texts: int = SPEED_TEXTS,
     config = student_config(teacher_dir, **settings)
     result = train(config, fixed=[k for k, v in settings.items() if v is not None])  # flags win over a time budget
     report = RunFolder.load(result.output_dir).metrics()["distillation"]
-    sides: list[Side] = []
-    if speed_texts > 0:
-        texts = [ex.text for ex in load_data(config).eval[:speed_texts]]
-        sides = [timed_side("teacher", Path(teacher_dir), texts, config.dataset),
-                 timed_side("student", result.output_dir, texts, config.dataset)]
+    sides = time_both(teacher_dir, result.output_dir, config, speed_texts) if speed_texts > 0 else []
     atomic_write_json(result.output_dir / "distillation.json",
                       {"report": report, "timed_texts": speed_texts, "cpu_backends": [asdict(s) for s in sides]})
     return result, report, sides
@@ -83,12 +79,16 @@ def retime_sides(teacher_dir: str | Path, student_dir: str | Path) -> list[Side]
     """Time a finished student and its teacher again on the texts its distillation.json says were timed."""
     path = Path(student_dir) / "distillation.json"
     saved = json.loads(path.read_text())
-    config = RunFolder.read_config(student_dir)
-    texts = [ex.text for ex in load_data(config).eval[:saved["timed_texts"]]]
-    sides = [timed_side("teacher", Path(teacher_dir), texts, config.dataset),
-             timed_side("student", Path(student_dir), texts, config.dataset)]
+    sides = time_both(teacher_dir, student_dir, RunFolder.read_config(student_dir), saved["timed_texts"])
     atomic_write_json(path, {**saved, "cpu_backends": [asdict(s) for s in sides]})
     return sides
+
+
+def time_both(teacher_dir: str | Path, student_dir: str | Path, config: TrainConfig, texts: int) -> list[Side]:
+    """The teacher and the student timed on the same first `texts` evaluation texts of the student's data."""
+    timed = [ex.text for ex in load_data(config).eval[:texts]]
+    return [timed_side("teacher", Path(teacher_dir), timed, config.dataset),
+            timed_side("student", Path(student_dir), timed, config.dataset)]
 
 
 def timed_side(name: str, folder: Path, texts: list[str], dataset: str | None) -> Side:

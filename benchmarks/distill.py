@@ -175,10 +175,11 @@ def student_runs(name: str, teacher_dir: Path, layers: int, seed: int, unlabelle
         if held:
             rows[kind]["held_out"] = held_out_gap(out, teacher_dir, held)
         speed = out / "distillation.json"
-        if retime and speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
-            retime_sides(teacher_dir, out)  # the same texts, timed again with the harness as it is now
-        if speed.is_file() and json.loads(speed.read_text())["cpu_backends"]:
-            rows[kind]["speed"] = json.loads(speed.read_text())["cpu_backends"]
+        sides = json.loads(speed.read_text())["cpu_backends"] if speed.is_file() else []
+        if sides and retime:  # the same texts, timed again with the harness as it is now
+            sides = [dataclasses.asdict(side) for side in retime_sides(teacher_dir, out)]
+        if sides:
+            rows[kind]["speed"] = sides
     return rows
 
 

@@ -89,6 +89,8 @@ class TrainConfig:
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = setting(2e-5, OPTIMISATION, "the reference cards' rate for DistilBERT; MiniLM learns "
                                    "faster at 5e-5")
+    head_lr_scale: float = setting(1.0, OPTIMISATION, "the fresh output layer's learning rate as a multiple of "
+                                   "learning_rate (at 1 its random weights barely move in the first hundred steps)")
     weight_decay: float = setting(0.0, OPTIMISATION, "AdamW's decoupled weight decay (the Trainer's default 0)")
     adam_beta1: float = setting(0.9, OPTIMISATION, "Adam's beta1, as the reference cards")
     adam_beta2: float = setting(0.999, OPTIMISATION, "Adam's beta2, as the reference cards")
@@ -179,7 +181,8 @@ class TrainConfig:
 
     def _check_ranges(self) -> None:
         positive = ("learning_rate", "train_batch_size", "eval_batch_size", "max_length",
-                    "gradient_accumulation_steps", "epochs", "eval_steps", "logging_steps", "pad_to_multiple_of")
+                    "gradient_accumulation_steps", "epochs", "eval_steps", "logging_steps", "pad_to_multiple_of",
+                    "head_lr_scale")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be greater than 0")

@@ -6,15 +6,22 @@ import torch
 
 from textfit.config import TrainConfig
 from textfit.errors import ConfigError
+from textfit.training.model import output_layer
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, no weight decay on biases and LayerNorm; fused: the step fell from ~90 ms to ~14 ms on 2 cores."""
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    decay = [p for n, p in trained if not n.endswith("bias") and "LayerNorm" not in n]
-    no_decay = [p for n, p in trained if n.endswith("bias") or "LayerNorm" in n]
+    """AdamW, no weight decay on biases and LayerNorm; fused: the step fell from ~90 ms to ~14 ms on 2 cores.
+    The fresh output layer learns at `head_lr_scale` x the rate of the pretrained weights."""
+    head = {id(p) for p in output_layer(model).parameters()} if cfg.head_lr_scale != 1 else set()
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            decays = not name.endswith("bias") and "LayerNorm" not in name
+            groups.setdefault((decays, id(param) in head), []).append(param)
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [{"params": params, "weight_decay": cfg.weight_decay if decays else 0.0,
+          "lr": cfg.learning_rate * (cfg.head_lr_scale if in_head else 1.0)}
+         for (decays, in_head), params in sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1]))],
         lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon, fused=True)
 
 

@@ -54,6 +54,7 @@ ABLATIONS = {
     "textfit-fp32": ["--precision", "fp32"],
     "textfit-no-fast-dropout": ["--no-fast-dropout"],
     "textfit-pad-1": ["--pad-to-multiple-of", "1"],
+    "textfit-head-lr-1": ["--head-lr-scale", "1"],  # the head at the encoder's rate, as the Trainer trains it
 }
 
 NOTES = """\

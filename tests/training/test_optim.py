@@ -55,8 +55,13 @@ def test_the_schedule_keeps_the_heads_ratio_through_warm_up_and_decay(classifier
 
 
 def test_a_scale_of_one_keeps_the_two_groups_a_resumed_checkpoint_expects(classifier):
-    optimizer = build_optimizer(classifier, TrainConfig(weight_decay=0.01))
+    optimizer = build_optimizer(classifier, TrainConfig(weight_decay=0.01, head_lr_scale=1))
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+
+
+def test_a_head_that_is_not_fresh_learns_at_the_base_rate(classifier):
+    optimizer = build_optimizer(classifier, TrainConfig(learning_rate=1e-4), fresh_head=False)
+    assert {g["lr"] for g in optimizer.param_groups} == {1e-4}
 
 
 def test_a_scale_that_is_not_positive_is_refused():

@@ -93,6 +93,10 @@ class Distill(FineTune):
             raise ConfigError(f"teacher {self.config.teacher}: its tokenizer is not {self.config.model}'s, so the two "
                               "would read different tokens; pass --model with the model the teacher was trained from")
 
+    def head_is_fresh(self) -> bool:
+        """A head taken from the teacher is trained already (a regression teacher's stays behind: see below)."""
+        return self.config.student_init != "teacher" or not self.units.identity
+
     def starting_weights(self, model: PreTrainedModel) -> None:
         """With student_init teacher: the teacher's embeddings, its first N layers and its head, where names and shapes
         match. A regression teacher's head is saved in target units, so the student keeps its own head there."""

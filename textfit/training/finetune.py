@@ -240,7 +240,7 @@ class FineTune:
         self.total_steps = cfg.max_steps or math.ceil(cfg.epochs * self.steps_per_epoch)
 
     def _setup_optimizer(self) -> None:
-        self.optimizer = build_optimizer(self.model, self.config)
+        self.optimizer = build_optimizer(self.model, self.config, fresh_head=self.head_is_fresh())
         self.scheduler, self.warmup_steps = build_schedule(self.optimizer, self.config, self.total_steps)
 
     def _prepare(self) -> None:
@@ -251,6 +251,10 @@ class FineTune:
             if self.is_main:
                 print(f"resuming from {self.checkpoints / 'last'} at step {self.state.global_step} "
                       f"of {self.total_steps}")
+
+    def head_is_fresh(self) -> bool:
+        """Whether the output layer starts random (then it learns at head_lr_scale x the rate)."""
+        return True
 
     def training_set(self) -> Encoded:
         """What the loop trains on: the training examples and their targets (Distill adds the teacher's scores)."""

@@ -93,6 +93,7 @@ def test_config_file_and_flags(small_model, sst2_sample, tmp_path):
     assert saved["model"] == str(small_model)
     card = (out / "README.md").read_text()
     assert "No evaluation during training" in card
+    assert "- head_learning_rate: 0.01 (the fresh output layer, 100x the learning rate)" in card  # the default
 
 
 def test_each_command_takes_only_its_own_flags():

@@ -49,3 +49,9 @@ def test_card_says_when_the_last_evaluation_was_kept(card_facts):
     assert (f"The model kept is the last of 5 evaluations, step {last['step']} (epoch {last['epoch']:g}) (validation "
             f"accuracy {last['value']:.4f}): the run trained to the end of its schedule") in card
     assert "- metric_for_best_model: the last evaluation (auto; validation accuracy while training)" in card
+
+
+def test_card_gives_the_heads_own_learning_rate_when_it_had_one(card_facts):
+    assert "head_learning_rate" not in render_card(card_facts)  # the reference card's run: one rate for all
+    card = render_card({**card_facts, "head_learning_rate": 1e-3})
+    assert "- head_learning_rate: 0.001 (the fresh output layer, 100x the learning rate)" in card

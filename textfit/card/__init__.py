@@ -75,6 +75,9 @@ def hyperparameters(facts: dict[str, Any]) -> list[tuple[str, Any]]:
                       f"weight_decay={c['weight_decay']:g}"),
         ("lr_scheduler_type", c["lr_scheduler_type"]),
     ]
+    if head := facts.get("head_learning_rate"):
+        items.append(("head_learning_rate", f"{head:g} (the fresh output layer, "
+                                            f"{head / c['learning_rate']:g}x the learning rate)"))
     if facts["warmup_steps"]:
         items.append(("lr_scheduler_warmup_steps", facts["warmup_steps"]))
     for key in ("max_train_samples", "max_eval_samples"):

@@ -44,6 +44,7 @@ class CardData:
     stop_reason: str | None = None  # why training stopped before its last step, in words
     plan: str | None = None  # what a time budget planned, in one line
     distillation: str | None = None  # a student: of which teacher, and how closely it follows it
+    head_learning_rate: float | None = None  # the fresh output layer's own rate; None: the learning rate's
 
     def as_facts(self) -> dict[str, Any]:
         """A shallow mapping for the template (no deep copy of the history)."""

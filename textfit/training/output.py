@@ -166,7 +166,13 @@ def card_data(run: FineTune, findings: list[str], pictures: list[tuple[str, str]
         stop_reason=state.stop_reason, plan=run.plan.line() if run.plan else None,
         architecture=type(run.accelerator.unwrap_model(run.model)).__name__,
         baseline=baseline.sentence() if baseline else None,
-        distillation=distilled.sentence() if distilled else None)
+        distillation=distilled.sentence() if distilled else None, head_learning_rate=head_learning_rate(run))
+
+
+def head_learning_rate(run: FineTune) -> float | None:
+    """The output layer's base rate where it differs from the encoder's (a Trainer card has one rate for all)."""
+    rates = set(run.scheduler.base_lrs)
+    return max(rates) if len(rates) > 1 else None
 
 
 def closing_table(run: FineTune) -> str:

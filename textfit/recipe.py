@@ -193,8 +193,6 @@ def read_card(text: str) -> CardReading:
         _read_setting(key, value, recipe, notes)
     _batch_sizes(recipe, notes)
     _eval_schedule(_results_table(body), recipe, notes)
-    recipe["head_lr_scale"] = 1.0
-    notes.append("head_lr_scale 1: a card's run trains its head at the learning rate, as the Trainer does")
     versions = re.findall(BULLET + r"(Transformers|Pytorch|Datasets|Tokenizers)\s+([\w.+-]+)", body, re.M)
     if versions:
         notes.append("card's framework versions: " + ", ".join(f"{n} {v}" for n, v in versions))

@@ -89,7 +89,7 @@ def run_one(key: str, seed: int, workdir: Path) -> dict:
             self.test_accuracy: dict[int, float] = {}
             self.encoded = None
 
-        def on_evaluate(self, run, row, improved):
+        def on_evaluate(self, run, row, kept):
             if self.encoded is None:
                 self.examples, _ = load_eval_examples(str(data), "test", Columns(), run.data.label_names, None,
                                                       seed, run.task)

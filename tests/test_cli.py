@@ -82,7 +82,7 @@ def test_offline_hub_model_gives_a_clear_error(tmp_path, sst2_sample):
 def test_config_file_and_flags(small_model, sst2_sample, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"model: {small_model}\ndataset: {sst2_sample}\nmax_steps: 3\nmax_length: 32\n"
-                      "eval_strategy: no\nmax_eval_samples: 20\nlearning_rate: 1.0e-4\nhead_lr_scale: 20\n")
+                      "eval_strategy: no\nmax_eval_samples: 20\nlearning_rate: 1.0e-4\nhead_learning_rate: 2.0e-3\n")
     out = tmp_path / "o"
     result = textfit("train", "--config", recipe, "--output-dir", out, "--seed", "7")
     assert result.returncode == 0, result.stderr

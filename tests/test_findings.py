@@ -61,7 +61,7 @@ def test_overfitting_is_named_with_the_kept_evaluation(small_model, sst2_sample,
 def test_a_learning_rate_too_low_is_no_learning(small_model, sst2_sample, tmp_path):
     out = tmp_path / "lr1e-9"
     train(small_run_config(small_model, sst2_sample, out, learning_rate=1e-9, max_train_samples=640,
-                           eval_strategy="steps", eval_steps=10))
+                           eval_strategy="steps", eval_steps=10, head_learning_rate=0))  # the head at 1e-9 too
     found = findings_of(out)
     assert any(f.startswith("No learning") and "1e-09" in f for f in found), found
 

@@ -89,11 +89,12 @@ class TrainConfig:
     # -- optimisation (defaults follow the reference cards: Adam(0.9, 0.999, 1e-8), linear, seed 42)
     learning_rate: float = setting(2e-5, OPTIMISATION, "the reference cards' rate for DistilBERT; MiniLM learns "
                                    "faster at 5e-5")
-    head_lr_scale: float = setting(1.0, OPTIMISATION, "the fresh output layer's learning rate as a multiple of "
-                                   "learning_rate. At 1 (the Trainer's) its random weights barely move in the first "
-                                   "hundred steps; at lr 5e-5, 100 reached 0.85 on IMDB 3k/300 sooner at the same "
-                                   "final accuracy (results/time_to_accuracy-epyc-bf16.md), but at lr 3e-4 and up it "
-                                   "collapsed small models to one class, so 1 stays the default")
+    head_learning_rate: float = setting(5e-3, OPTIMISATION, "the fresh output layer's own rate, never below "
+                                        "learning_rate (0: learning_rate, as the Trainer). Adam moves each weight by "
+                                        "about its rate a step, so at 5e-5 a random head barely turns in the first "
+                                        "hundred steps; at 5e-3 IMDB 3k/300 reached 0.85 sooner at the same final "
+                                        "accuracy (results/time_to_accuracy-epyc-bf16.md). A rate, not a multiple: "
+                                        "100x of the 3e-4 that small models take collapsed them to one class")
     weight_decay: float = setting(0.0, OPTIMISATION, "AdamW's decoupled weight decay (the Trainer's default 0)")
     adam_beta1: float = setting(0.9, OPTIMISATION, "Adam's beta1, as the reference cards")
     adam_beta2: float = setting(0.999, OPTIMISATION, "Adam's beta2, as the reference cards")
@@ -184,8 +185,7 @@ class TrainConfig:
 
     def _check_ranges(self) -> None:
         positive = ("learning_rate", "train_batch_size", "eval_batch_size", "max_length",
-                    "gradient_accumulation_steps", "epochs", "eval_steps", "logging_steps", "pad_to_multiple_of",
-                    "head_lr_scale")
+                    "gradient_accumulation_steps", "epochs", "eval_steps", "logging_steps", "pad_to_multiple_of")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be greater than 0")
@@ -196,6 +196,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}={value!r}: must be greater than 0 (or left unset)")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigError(f"threshold={self.threshold!r}: must be between 0 and 1 (or left unset: tuned)")
+        if self.head_learning_rate < 0:
+            raise ConfigError(f"head_learning_rate={self.head_learning_rate!r}: must be 0 (the learning rate) or more")
         if self.temperature <= 0 or not 0 <= self.soft_weight <= 1:
             raise ConfigError(f"temperature={self.temperature!r} must be > 0 and soft_weight={self.soft_weight!r} "
                               "between 0 and 1")

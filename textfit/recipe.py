@@ -193,6 +193,8 @@ def read_card(text: str) -> CardReading:
         _read_setting(key, value, recipe, notes)
     _batch_sizes(recipe, notes)
     _eval_schedule(_results_table(body), recipe, notes)
+    recipe["head_learning_rate"] = 0.0
+    notes.append("head_learning_rate 0: a card's run trains its head at the learning rate, as the Trainer does")
     versions = re.findall(BULLET + r"(Transformers|Pytorch|Datasets|Tokenizers)\s+([\w.+-]+)", body, re.M)
     if versions:
         notes.append("card's framework versions: " + ", ".join(f"{n} {v}" for n, v in versions))

@@ -229,7 +229,7 @@ class PruneTrial(Callback):
     def __init__(self, trial: Any, metric: str):
         self.trial, self.metric = trial, metric
 
-    def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, run: FineTune, row: dict[str, Any], kept: bool) -> None:
         import optuna
 
         seen = run.state.global_step * run.config.train_batch_size

@@ -52,8 +52,8 @@ class Recorder(Callback):
     def on_log(self, run, values):
         self.events.append(f"log {run.state.global_step} {sorted(values)}")
 
-    def on_evaluate(self, run, row, improved):
-        self.events.append(f"evaluate {row['step']} {improved == (run.state.best['step'] == row['step'])}")
+    def on_evaluate(self, run, row, kept):
+        self.events.append(f"evaluate {row['step']} {kept == (run.state.best['step'] == row['step'])}")
 
     def on_train_end(self, run):
         self.events.append("end")

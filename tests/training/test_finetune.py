@@ -108,7 +108,11 @@ def test_model_card_parses_and_matches_metrics(trained):
         assert value == pytest.approx(metrics[key], abs=1e-4)
     text = card.text
     assert "| Training Loss | Epoch | Step | Validation Loss | Accuracy |" in text
-    assert "The model kept is the checkpoint of step" in text
+    kept = json.loads((trained / "metrics.json").read_text())["kept"]
+    evaluations = len(json.loads((trained / "history.json").read_text())["history"])
+    where = f"step {kept['step']} (epoch {kept['epoch']:g})"
+    said = f"the last of {evaluations} evaluations, {where}" if kept["rule"] == "last" else f"the checkpoint of {where}"
+    assert f"The model kept is {said}" in text
     assert "- learning_rate: 0.0003" in text
     assert "mixed_precision_training:" in text
 

@@ -43,8 +43,9 @@ class Callback:
     def on_replan(self, run: FineTune, line: str) -> None:
         """A time budget fitted the step count to the real steps (run.total_steps is the new count)."""
 
-    def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
-        """After each evaluation: `row` is the history row just added; `improved`: it is the kept one now."""
+    def on_evaluate(self, run: FineTune, row: dict[str, Any], kept: bool) -> None:
+        """After each evaluation: `row` is the history row just added; `kept`: it is the kept one now (the best so
+        far, or the last of a run that reached its end: run.state.best["rule"] says which)."""
 
     def on_stop(self, run: FineTune, reason: str) -> None:
         """The loop stops before its last step (early stopping, divergence)."""
@@ -86,11 +87,12 @@ class Console(Callback):
         if run.is_main:
             tqdm.write(line)
 
-    def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, run: FineTune, row: dict[str, Any], kept: bool) -> None:
         if not run.is_main:
             return
         shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "epoch"))
-        tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{'  [best]' if improved else ''}")
+        tag = f"  [{run.state.best['rule']}, kept]" if kept else ""
+        tqdm.write(f"eval @ step {row['step']} (epoch {row['epoch']:g}): {shown}{tag}")
         said = overfitting_so_far(run.state.history, run.task.main_metric)
         if said:
             best = run.state.best
@@ -138,7 +140,7 @@ class Tracking(Callback):
         tracking.log(run.accelerator, {k: v for k, v in values.items() if k != "train/tokens_per_second"},
                      run.state.global_step)
 
-    def on_evaluate(self, run: FineTune, row: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, run: FineTune, row: dict[str, Any], kept: bool) -> None:
         tracking.log(run.accelerator, {f"eval/{k}": v for k, v in row.items() if k not in ("step", "epoch")},
                      row["step"])
 

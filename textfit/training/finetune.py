@@ -253,7 +253,7 @@ class FineTune:
                       f"of {self.total_steps}")
 
     def head_is_fresh(self) -> bool:
-        """Whether the output layer starts random (then it learns at head_lr_scale x the rate)."""
+        """Whether the output layer starts random (then it learns at head_learning_rate)."""
         return True
 
     def training_set(self) -> Encoded:
@@ -485,7 +485,7 @@ class FineTune:
                        "rule": "last" if keep_last else "best"}
             st.best_metrics = metrics
             self._save_best()
-        self._emit("on_evaluate", row, improved)
+        self._emit("on_evaluate", row, improved or keep_last)
         patience = cfg.early_stopping_patience
         if patience and st.evals_since_best >= patience and st.global_step < self.total_steps:
             self._stop(f"early stopping: {key} has not improved for {patience} evaluations")

@@ -93,7 +93,7 @@ class TrainConfig:
                                         "learning_rate (0: learning_rate, as the Trainer). Adam moves each weight by "
                                         "about its rate a step, so at 5e-5 a random head barely turns in the first "
                                         "hundred steps; at 5e-3 IMDB 3k/300 reached 0.85 sooner at the same final "
-                                        "accuracy (results/time_to_accuracy-epyc-bf16.md). A rate, not a multiple: "
+                                        "accuracy (results/time_to_accuracy-epyc-bf16*.md). A rate, not a multiple: "
                                         "100x of the 3e-4 that small models take collapsed them to one class")
     weight_decay: float = setting(0.0, OPTIMISATION, "AdamW's decoupled weight decay (the Trainer's default 0)")
     adam_beta1: float = setting(0.9, OPTIMISATION, "Adam's beta1, as the reference cards")

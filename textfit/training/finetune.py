@@ -480,12 +480,13 @@ class FineTune:
         # auto: the best so far while the run goes on (early stopping and a time budget keep it), the last
         # evaluation of a run that reaches its end (results/checkpoint_choice.md: it kept the most test accuracy)
         keep_last = cfg.metric_for_best == "auto" and st.global_step >= self.total_steps and not improved
-        if improved or keep_last:
+        kept = improved or keep_last
+        if kept:
             st.best = {"metric": key, "value": metrics[key], "step": row["step"], "epoch": row["epoch"],
                        "rule": "last" if keep_last else "best"}
             st.best_metrics = metrics
             self._save_best()
-        self._emit("on_evaluate", row, improved or keep_last)
+        self._emit("on_evaluate", row, kept)
         patience = cfg.early_stopping_patience
         if patience and st.evals_since_best >= patience and st.global_step < self.total_steps:
             self._stop(f"early stopping: {key} has not improved for {patience} evaluations")
